@@ -1,0 +1,160 @@
+/**
+ * createGateway(config) → { listen, close, inject, address }: validates the
+ * config, compiles every route once, and serves them (STYLE §2).
+ */
+import { readFileSync } from 'node:fs'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { GatewayError } from '@switchyard/protocol'
+import type { GatewayConfig, RouteConfigT, ServiceConfig } from './config/types.js'
+import { validateConfig, unsupportedUses } from './config/validate.js'
+import { createLogger } from './log.js'
+import { Metrics } from './metrics.js'
+import { CompiledRoute, DEFAULT_TIMEOUT_MS, type CompiledService } from './pipeline/route.js'
+import { createFront, type Endpoint, type PathEntry } from './server/front.js'
+import { compileTrust } from './server/trust.js'
+import { PoolRegistry } from './transports/http.js'
+import { HttpServiceTransport } from './transports/http-service.js'
+import type { ServiceTransport } from './transports/types.js'
+
+export interface Gateway {
+  /** Starts listening; resolves with the address, e.g. `http://127.0.0.1:8080`. */
+  listen: (port?: number, host?: string) => Promise<string>
+  /** Stops accepting, lets in-flight requests finish, closes pools. Idempotent. */
+  close: () => Promise<void>
+  /** In-process requests without a socket (fastify `inject`), for tests. */
+  inject: FastifyInstance['inject']
+  /** The listening address, once `listen` resolved. */
+  readonly address: string | undefined
+  readonly log: Logger
+  readonly metrics: Metrics
+  /** The compiled route table: path, method, services, and whether it streams. */
+  routes: () => RouteSummary[]
+}
+
+export interface RouteSummary { path: string, method: string, services: Array<{ name: string, type: string, stage: number | undefined }>, mode: 'stream' | 'buffered' }
+
+export interface CreateGatewayOptions {
+  /** A logger to use instead of creating one from `config.logging`. */
+  logger?: Logger
+}
+
+/** Service types this version can call. */
+export const SUPPORTED_SERVICE_TYPES: ReadonlySet<string> = new Set(['http'])
+
+/** Pattern params of a route (`/users/:id/*` → id, *). */
+function routeParams (path: string): Set<string> {
+  const s = new Set<string>()
+  for (const m of path.matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)) s.add(m[1]!)
+  if (path.includes('*')) s.add('*')
+  return s
+}
+
+export function createGateway (input: GatewayConfig, options: CreateGatewayOptions = {}): Gateway {
+  const config = validateConfig(input)
+  const unsupported = unsupportedUses(config, SUPPORTED_SERVICE_TYPES)
+  if (unsupported.length > 0) {
+    throw new GatewayError('GW_ERR_CONFIG_UNSUPPORTED', {
+      message: 'The config uses features this version does not support yet:\n' + unsupported.map(u => `  ${u.path}: ${u.feature} is not supported yet`).join('\n'),
+      data: { unsupported }
+    })
+  }
+  const log = options.logger ?? createLogger(config)
+  const metrics = new Metrics()
+  const pools = new PoolRegistry()
+  const pending = new Set<Promise<unknown>>()
+  const track = (p: Promise<unknown>): void => { pending.add(p); void p.finally(() => pending.delete(p)) }
+  const server = config.server ?? {}
+  const defaultLimit = server.bodyLimitBytes ?? 1024 * 1024
+  const http = config.http
+  const table: PathEntry[] = []
+  const summaries: RouteSummary[] = []
+  for (const [path, methods] of Object.entries(http?.routes ?? {})) {
+    const params = routeParams(path)
+    const entry: PathEntry = { path, methods: new Map(), allow: '' }
+    for (const [method, route] of Object.entries(methods ?? {}) as Array<[string, RouteConfigT]>) {
+      const services: CompiledService[] = Object.entries(route.services).map(([name, cfg]) => ({
+        name,
+        config: cfg,
+        transport: makeTransport(name, cfg, params, pools, log),
+        stage: cfg.stage ?? Number.POSITIVE_INFINITY, // unstaged services run last (Prism)
+        merge: cfg.merge !== false,
+        awaitResponse: cfg.awaitResponse !== false,
+        optional: cfg.optional === true,
+        timeoutMs: cfg.timeout ?? route.timeoutMs ?? DEFAULT_TIMEOUT_MS
+      }))
+      const compiled = new CompiledRoute(path, method, route, services, { onRequest: http?.onRequest, onResponse: http?.onResponse, onError: http?.onError },
+        route.bodyLimitBytes ?? defaultLimit, route.genericErrors ?? http?.genericErrors ?? false, { log, metrics, track })
+      const only = services[0]!
+      const streams = !compiled.needsView && !compiled.parse && services.length === 1 && only.config.type === 'http' && only.merge && only.awaitResponse && !only.optional &&
+        only.config.getUrl === undefined
+      const ep: Endpoint = { route: compiled, stream: streams ? only.transport as HttpServiceTransport : undefined, timeoutMs: only.timeoutMs }
+      entry.methods.set(method, ep)
+      summaries.push({ path, method, services: services.map(s => ({ name: s.name, type: s.config.type, stage: s.config.stage })), mode: streams ? 'stream' : 'buffered' })
+    }
+    const allow = new Set<string>()
+    for (const m of entry.methods.keys()) {
+      if (m === 'ALL') for (const x of ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) allow.add(x)
+      else { allow.add(m); if (m === 'GET') allow.add('HEAD') }
+    }
+    entry.allow = [...allow].join(', ')
+    table.push(entry)
+  }
+
+  const https = config.useHttps === undefined
+    ? undefined
+    : { key: readMaybeFile(config.useHttps.key), cert: readMaybeFile(config.useHttps.cert), ...(config.useHttps.ca !== undefined ? { ca: config.useHttps.ca } : {}) }
+  const app = createFront(table, {
+    log,
+    metrics,
+    trustProxy: server.trustProxy,
+    trust: compileTrust(server.trustProxy),
+    maxHeaderBytes: server.maxHeaderBytes ?? 16384,
+    requestTimeoutMs: server.requestTimeoutMs ?? 60_000,
+    headersTimeoutMs: server.headersTimeoutMs ?? 20_000,
+    keepAliveTimeoutMs: server.keepAliveTimeoutMs ?? 72_000,
+    https
+  })
+
+  let address: string | undefined
+  let closing: Promise<void> | undefined
+  const shutdownMs = server.shutdownTimeoutMs ?? 10_000
+
+  return {
+    async listen (port = server.port ?? 8080, host = server.host ?? '0.0.0.0') {
+      address = await app.listen({ port, host })
+      if (host === '0.0.0.0' || host === '::') address = address.replace(/\/\/[^:/]+|\/\/\[[^\]]+\]/, '//127.0.0.1')
+      log.info({ address }, 'listening')
+      return address
+    },
+    async close () {
+      closing ??= (async () => {
+        let timer: NodeJS.Timeout | undefined
+        const deadline = new Promise<void>(resolve => { timer = setTimeout(resolve, shutdownMs); timer.unref() })
+        await Promise.race([app.close(), deadline])
+        await Promise.race([Promise.allSettled([...pending]), deadline])
+        clearTimeout(timer)
+        await pools.close()
+        log.flush?.()
+      })()
+      return await closing
+    },
+    inject: app.inject.bind(app) as FastifyInstance['inject'],
+    get address () { return address },
+    log,
+    metrics,
+    routes: () => summaries
+  }
+}
+
+function makeTransport (name: string, cfg: ServiceConfig, params: ReadonlySet<string>, pools: PoolRegistry, log: Logger): ServiceTransport {
+  switch (cfg.type) {
+    case 'http': return new HttpServiceTransport(name, cfg, params, pools, log)
+    default: throw new GatewayError('GW_ERR_CONFIG_UNSUPPORTED', { message: `Service type "${cfg.type}" is not supported yet` })
+  }
+}
+
+function readMaybeFile (v: unknown): unknown {
+  // Prism passed file contents; a path to a PEM file is accepted too.
+  return typeof v === 'string' && !v.includes('-----BEGIN') ? readFileSync(v) : v
+}

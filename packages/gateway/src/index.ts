@@ -1,0 +1,8 @@
+export { createGateway, type Gateway, type CreateGatewayOptions, type RouteSummary } from './gateway.js'
+export { defineConfig } from './define-config.js'
+export { loadConfigFile, readConfigFile } from './config/load.js'
+export { validateConfig, configIssues, type ConfigIssue } from './config/validate.js'
+export { Config as ConfigSchema } from './config/schema.js'
+export type * from './config/types.js'
+export { GatewayError, isGatewayError, errorCatalogue, type ErrorCode } from '@switchyard/protocol'
+export type { HttpRequest, HttpResponse, HttpCookie } from '@switchyard/protocol'

@@ -1,0 +1,370 @@
+/**
+ * One route + method, compiled once at start (STYLE §2): stages, merge,
+ * hooks and transforms decided up front, so a request only runs the steps its
+ * route needs. Single-service routes without transforms stream (stream.ts).
+ */
+import type { HttpRequest, HttpResponse } from '@switchyard/protocol'
+import { GatewayError, isGatewayError } from '@switchyard/protocol'
+import type { Logger } from 'pino'
+import type { FetchedHttpResponse, RouteConfigT, ServiceConfig, HttpProxyHooks } from '../config/types.js'
+import { applyMapping } from '../policies/transform.js'
+import type { ServiceTransport } from '../transports/types.js'
+import { parseQuery, parseRequestBody, serializeBody } from './body.js'
+import { upstreamRequestHeaders } from './headers.js'
+import { fireHook, runHook } from './hooks.js'
+import { mergeResponses, type MergeInput, type ServiceResponse } from './merge.js'
+import type { GatewayRequest, GatewayResponse } from './types.js'
+import { errorResponse } from './respond.js'
+import type { Metrics } from '../metrics.js'
+
+export interface CompiledService {
+  readonly name: string
+  readonly config: ServiceConfig
+  readonly transport: ServiceTransport
+  readonly stage: number
+  readonly merge: boolean
+  readonly awaitResponse: boolean
+  readonly optional: boolean
+  readonly timeoutMs: number
+}
+
+interface Outcome {
+  svc: CompiledService
+  request: HttpRequest | undefined
+  response?: ServiceResponse
+  error?: GatewayError
+  time: number
+}
+
+/** The header that lists optional services that failed (a partial response). */
+export const PARTIAL_HEADER = 'x-switchyard-partial'
+
+export const DEFAULT_TIMEOUT_MS = 30_000
+
+export interface RouteDeps { log: Logger, metrics: Metrics, track: (p: Promise<unknown>) => void }
+
+export class CompiledRoute {
+  readonly path: string
+  readonly method: string
+  readonly services: readonly CompiledService[]
+  readonly stages: readonly (readonly CompiledService[])[]
+  readonly bodyLimit: number
+  /** A Prism-style request view is built (hooks, mapping, Redis services, rollback hooks). */
+  readonly needsView: boolean
+  /** Response bodies are parsed (merge of several, mergeField, hooks, transforms). */
+  readonly parse: boolean
+  readonly genericErrors: boolean
+  readonly #hooks: HttpProxyHooks
+  readonly #deps: RouteDeps
+  readonly #mergedCount: number
+
+  constructor (path: string, method: string, route: RouteConfigT, services: CompiledService[], globalHooks: HttpProxyHooks, bodyLimit: number, genericErrors: boolean, deps: RouteDeps) {
+    this.path = path
+    this.method = method
+    this.services = services
+    this.bodyLimit = bodyLimit
+    this.genericErrors = genericErrors
+    this.#deps = deps
+    // Route hooks replace the global ones (Prism).
+    this.#hooks = {
+      onRequest: route.onRequest ?? globalHooks.onRequest,
+      onResponse: route.onResponse ?? globalHooks.onResponse,
+      onError: route.onError ?? globalHooks.onError,
+      mergeResponses: route.mergeResponses
+    }
+    const byStage = new Map<number, CompiledService[]>()
+    for (const s of services) {
+      const list = byStage.get(s.stage) ?? []
+      list.push(s)
+      byStage.set(s.stage, list)
+    }
+    this.stages = [...byStage.keys()].sort((a, b) => a - b).map(k => byStage.get(k)!)
+    const h = this.#hooks
+    const serviceHooks = services.some(s => s.config.onRequest !== undefined || s.config.onResponse !== undefined || s.config.mapping !== undefined || (s.config.type === 'http' && s.config.rollback !== undefined))
+    this.needsView = h.onRequest !== undefined || h.onResponse !== undefined || h.mergeResponses !== undefined || h.onError !== undefined ||
+      serviceHooks || services.some(s => s.config.type !== 'http')
+    this.#mergedCount = services.filter(s => s.merge && s.awaitResponse).length
+    this.parse = this.needsView || this.#mergedCount > 1 || services.some(s => s.config.mergeField !== undefined || s.config.responseMapping !== undefined) || genericErrors
+  }
+
+  /** Builds the request view services and hooks see (PROTOCOL §1.2). */
+  #view (greq: GatewayRequest): HttpRequest {
+    const headers = upstreamRequestHeaders(greq.headers, false)
+    const view: HttpRequest = {
+      path: greq.path,
+      method: greq.method === 'HEAD' ? 'GET' : greq.method,
+      params: { ...greq.params },
+      query: parseQuery(greq.rawQuery),
+      headers,
+      remoteAddress: greq.remoteAddress,
+      remotePort: greq.remotePort
+    }
+    if (greq.body.kind === 'buffer') {
+      const body = parseRequestBody(greq.body.bytes, greq.headers['content-type'])
+      if (body !== undefined) view.body = body
+    }
+    return view
+  }
+
+  async run (greq: GatewayRequest): Promise<GatewayResponse> {
+    const log = greq.log
+    let view: HttpRequest | undefined = this.needsView ? this.#view(greq) : undefined
+    const h = this.#hooks
+    if (h.onRequest !== undefined && view !== undefined) {
+      const v = view
+      const r = await runHook('onRequest', log, () => h.onRequest!(v))
+      if (r?.handled === true) return this.#finish(greq, view, toServiceResponse(r.response), [])
+      if (r?.request !== undefined) view = r.request
+    }
+    const outcomes: Outcome[] = []
+    const fetched: FetchedHttpResponse[] = []
+    let failed: Outcome | undefined
+    for (const stage of this.stages) {
+      const stageState = new Map<string, unknown>()
+      const results = await Promise.all(stage.map(async svc => await this.#callService(svc, greq, view, fetched, stageState)))
+      for (const o of results) {
+        outcomes.push(o)
+        if (!o.svc.awaitResponse) continue
+        fetched.push(toFetched(o, this.path, greq))
+        if (isFailure(o)) {
+          if (!o.svc.merge) log.warn({ reqId: greq.id, service: o.svc.name, status: o.response?.status, code: o.error?.code }, 'service failed (merge: false, ignored)')
+          else if (o.svc.optional) log.warn({ reqId: greq.id, service: o.svc.name, status: o.response?.status, code: o.error?.code }, 'optional service failed')
+          else failed ??= o
+        }
+      }
+      if (failed !== undefined) break // a failing stage stops the later ones
+    }
+    if (failed !== undefined) return await this.#fail(greq, view, outcomes, fetched, failed)
+    return await this.#merge(greq, view, outcomes, fetched)
+  }
+
+  async #callService (svc: CompiledService, greq: GatewayRequest, baseView: HttpRequest | undefined, fetched: FetchedHttpResponse[], stageState: Map<string, unknown>): Promise<Outcome> {
+    const start = performance.now()
+    const log = greq.log
+    const cfg = svc.config
+    let view = baseView
+    if (view !== undefined && cfg.mapping !== undefined) {
+      view = { ...view, body: applyMapping(view.body, cfg.mapping.fields), headers: applyMapping(view.headers, cfg.mapping.headers) }
+    }
+    const outcome: Outcome = { svc, request: view, time: 0 }
+    try {
+      if (view !== undefined && cfg.onRequest !== undefined) {
+        const hv = svc.transport.hookView(view, greq)
+        const r = await runHook(`services.${svc.name}.onRequest`, log, () => cfg.onRequest!(hv, fetched))
+        if (r?.handled === true) {
+          outcome.response = toServiceResponse(r.response)
+        } else {
+          view = r?.request ?? hv
+          outcome.request = view
+        }
+      }
+      if (outcome.response === undefined) {
+        const call = { greq, view, baseView, parse: this.parse, timeoutMs: svc.timeoutMs, stageState }
+        if (!svc.awaitResponse) {
+          const p = svc.transport.invoke(call).catch((err: unknown) => log.warn({ reqId: greq.id, service: svc.name, err }, 'fire-and-forget service failed'))
+          this.#deps.track(p)
+          return outcome
+        }
+        outcome.response = await svc.transport.invoke(call)
+      }
+      if (outcome.response.status >= 400 && cfg.onError !== undefined) {
+        const resp = toHttpResponse(outcome.response); const req = view!
+        fireHook(`services.${svc.name}.onError`, log, () => cfg.onError!(resp, req))
+      }
+      if (cfg.onResponse !== undefined && view !== undefined) {
+        const resp = toHttpResponse(outcome.response); const req = view
+        const r = await runHook(`services.${svc.name}.onResponse`, log, () => cfg.onResponse!(resp, req, fetched))
+        if (r !== undefined && r !== null) outcome.response = toServiceResponse(r)
+      }
+      if (cfg.responseMapping !== undefined) {
+        const r = outcome.response
+        outcome.response = { ...r, body: applyMapping(r.body, cfg.responseMapping.fields), headers: applyMapping(r.headers, cfg.responseMapping.headers) }
+      }
+    } catch (err) {
+      outcome.error = isGatewayError(err) ? err : new GatewayError('GW_ERR_INTERNAL', { cause: err, service: svc.name })
+      if (outcome.error.code === 'GW_ERR_HOOK_FAILED') throw outcome.error
+      if (cfg.onError !== undefined && view !== undefined) {
+        const req = view
+        fireHook(`services.${svc.name}.onError`, log, () => cfg.onError!(undefined, req))
+      }
+    } finally {
+      outcome.time = performance.now() - start
+      this.#deps.metrics.serviceCall(svc.name, svc.config.type, outcome.error?.code ?? String(outcome.response?.status ?? 0), outcome.time)
+    }
+    return outcome
+  }
+
+  async #fail (greq: GatewayRequest, view: HttpRequest | undefined, outcomes: Outcome[], fetched: FetchedHttpResponse[], failed: Outcome): Promise<GatewayResponse> {
+    const log = greq.log
+    log.warn({ reqId: greq.id, service: failed.svc.name, status: failed.response?.status, code: failed.error?.code, err: failed.error?.cause }, 'required service failed')
+    this.#rollback(greq, view, outcomes.filter(o => o !== failed && !isFailure(o)))
+    const onError = this.#hooks.onError
+    if (onError !== undefined && view !== undefined) {
+      const v = view
+      fireHook('onError', log, () => onError(fetched, v))
+    }
+    let response: ServiceResponse
+    if (failed.response !== undefined && this.#mergedCount === 1) {
+      // Nothing to merge: the service's own error answer is the most useful one.
+      response = failed.response
+    } else if (failed.response !== undefined) {
+      const err = new GatewayError('GW_ERR_SERVICE_FAILED', { statusCode: failed.response.status, service: failed.svc.name, data: { status: failed.response.status } })
+      return await this.#finishError(greq, view, err)
+    } else {
+      return await this.#finishError(greq, view, failed.error!)
+    }
+    return await this.#finish(greq, view, response, [])
+  }
+
+  #rollback (greq: GatewayRequest, view: HttpRequest | undefined, succeeded: Outcome[]): void {
+    if (view === undefined) return
+    for (const o of succeeded) {
+      const rb = o.svc.transport.rollback
+      if (rb === undefined) continue
+      const p = rb.call(o.svc.transport, greq, view).then(
+        () => this.#deps.metrics.rollback(o.svc.name, 'sent'),
+        (err: unknown) => {
+          this.#deps.metrics.rollback(o.svc.name, 'failed')
+          greq.log.error({ reqId: greq.id, service: o.svc.name, err }, 'rollback failed')
+        })
+      this.#deps.track(p)
+    }
+  }
+
+  async #merge (greq: GatewayRequest, view: HttpRequest | undefined, outcomes: Outcome[], fetched: FetchedHttpResponse[]): Promise<GatewayResponse> {
+    const failedOptional: string[] = []
+    let inputs: MergeInput[] = []
+    // Merge order is config order, whatever the stages.
+    const ordered = [...outcomes].sort((a, b) => this.services.indexOf(a.svc) - this.services.indexOf(b.svc))
+    for (const o of ordered) {
+      if (!o.svc.awaitResponse || !o.svc.merge) continue
+      if (isFailure(o)) { failedOptional.push(o.svc.name); continue }
+      inputs.push({ service: o.svc.name, mergeField: o.svc.config.mergeField, response: o.response! })
+    }
+    const mr = this.#hooks.mergeResponses
+    if (mr !== undefined && view !== undefined) {
+      const v = view
+      const list = fetched.filter(f => inputs.some(i => i.service === f.service))
+      const r = await runHook('mergeResponses', greq.log, () => mr(list, v))
+      if (Array.isArray(r)) {
+        inputs = r.map(f => ({ service: f.service, mergeField: this.services.find(s => s.name === f.service)?.config.mergeField, response: toServiceResponse(f.response) }))
+      }
+    }
+    let merged: ServiceResponse
+    if (inputs.length === 0) {
+      const awaited = this.services.some(s => s.awaitResponse)
+      merged = { status: awaited ? (failedOptional.length > 0 ? 200 : 204) : 202, headers: {}, body: failedOptional.length > 0 ? {} : undefined, raw: false }
+    } else {
+      try {
+        merged = mergeResponses(inputs)
+      } catch (err) {
+        greq.log.warn({ reqId: greq.id, err }, 'merge failed')
+        return await this.#finishError(greq, view, err as GatewayError)
+      }
+    }
+    return await this.#finish(greq, view, merged, failedOptional)
+  }
+
+  async #finishError (greq: GatewayRequest, view: HttpRequest | undefined, err: GatewayError): Promise<GatewayResponse> {
+    const onResponse = this.#hooks.onResponse
+    if (onResponse === undefined || view === undefined) return errorResponse(err, greq.id)
+    const e = errorResponse(err, greq.id)
+    const asService: ServiceResponse = { status: e.status, headers: e.headers, body: JSON.parse((e.body as Buffer).toString()), raw: false }
+    return await this.#finish(greq, view, asService, [])
+  }
+
+  async #finish (greq: GatewayRequest, view: HttpRequest | undefined, response: ServiceResponse, failedOptional: string[]): Promise<GatewayResponse> {
+    let r = response
+    const onResponse = this.#hooks.onResponse
+    if (onResponse !== undefined && view !== undefined) {
+      const resp = toHttpResponse(r); const v = view
+      const out = await runHook('onResponse', greq.log, () => onResponse(resp, v))
+      if (out !== undefined && out !== null) r = toServiceResponse(out)
+    }
+    if (this.genericErrors && r.status >= 500) return errorResponse(new GatewayError('GW_ERR_INTERNAL'), greq.id)
+    const res = toGatewayResponse(r)
+    if (failedOptional.length > 0) res.headers[PARTIAL_HEADER] = failedOptional.join(',')
+    return res
+  }
+}
+
+function isFailure (o: Outcome): boolean {
+  return o.error !== undefined || (o.response !== undefined && o.response.status >= 400)
+}
+
+function toFetched (o: Outcome, route: string, greq: GatewayRequest): FetchedHttpResponse {
+  return {
+    type: o.svc.config.type,
+    id: greq.id,
+    service: o.svc.name,
+    time: o.time,
+    route,
+    path: o.request?.path ?? greq.path,
+    method: greq.method,
+    stage: o.svc.config.stage,
+    response: o.response !== undefined ? toHttpResponse(o.response) : { status: o.error?.statusCode ?? 500, body: { error: { code: o.error?.code, message: o.error?.message } } }
+  }
+}
+
+/** The Prism-shaped response hooks see. */
+export function toHttpResponse (r: ServiceResponse): HttpResponse {
+  const out: HttpResponse = { status: r.status, headers: { ...r.headers }, body: r.body }
+  if (r.cookies !== undefined) out.cookies = r.cookies
+  if (r.redirect !== undefined) out.redirect = r.redirect
+  if (r.contentType !== undefined) out.contentType = r.contentType
+  return out
+}
+
+/** A Prism-shaped response (from a hook or a Redis reply) as the gateway holds it. */
+export function toServiceResponse (r: HttpResponse): ServiceResponse {
+  const headers: Record<string, string | string[]> = {}
+  for (const [k, v] of Object.entries(r.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = typeof v === 'number' ? String(v) : v
+  const body = r.bodyEncoding === 'base64' && typeof r.body === 'string' ? Buffer.from(r.body, 'base64') : r.body
+  return {
+    status: typeof r.status === 'number' ? r.status : body === undefined && r.redirect === undefined ? 204 : 200,
+    headers,
+    body,
+    raw: false,
+    cookies: r.cookies,
+    redirect: r.redirect,
+    contentType: r.contentType
+  }
+}
+
+function serializeCookie (c: NonNullable<ServiceResponse['cookies']>[number]): string {
+  let s = `${c.name}=${encodeURIComponent(c.value)}`
+  if (c.path !== undefined) s += `; Path=${c.path}`
+  if (c.domain !== undefined) s += `; Domain=${c.domain}`
+  if (c.maxAge !== undefined) s += `; Max-Age=${Math.floor(c.maxAge)}`
+  if (c.expires !== undefined) s += `; Expires=${c.expires}`
+  if (c.httpOnly === true) s += '; HttpOnly'
+  if (c.secure === true) s += '; Secure'
+  if (c.sameSite !== undefined) s += `; SameSite=${c.sameSite.charAt(0).toUpperCase()}${c.sameSite.slice(1).toLowerCase()}`
+  return s
+}
+
+/** The wire form of a merged or single response. */
+export function toGatewayResponse (r: ServiceResponse): GatewayResponse {
+  const headers: Record<string, string | string[]> = { ...r.headers }
+  let status = r.status
+  if (r.redirect !== undefined) {
+    headers.location = r.redirect
+    if (status < 300 || status > 399) status = 302
+  }
+  if (r.cookies !== undefined && r.cookies.length > 0) {
+    const prev = headers['set-cookie']
+    headers['set-cookie'] = [...(prev === undefined ? [] : Array.isArray(prev) ? prev : [prev]), ...r.cookies.map(serializeCookie)]
+  }
+  let body: Buffer | undefined
+  if (r.raw && Buffer.isBuffer(r.body)) {
+    body = r.body
+  } else {
+    const preferred = r.contentType ?? (Array.isArray(headers['content-type']) ? headers['content-type'][0] : headers['content-type'])
+    const s = serializeBody(r.body, preferred)
+    if (s !== undefined) { body = s.bytes; headers['content-type'] = s.contentType } else delete headers['content-type']
+  }
+  delete headers['content-length']
+  return { status, headers, body }
+}
+
+export type { ServiceConfig }

@@ -1,0 +1,34 @@
+/**
+ * What every service learns about the client (PRODUCT §2.2–§2.3): the request
+ * id, W3C trace context, and X-Forwarded-For/-Proto/-Host — the client's
+ * X-Forwarded-For is kept only when the peer is a trusted proxy.
+ */
+import { randomBytes, randomUUID } from 'node:crypto'
+import type { HeaderMap } from '../pipeline/headers.js'
+import type { GatewayRequest } from '../pipeline/types.js'
+
+const REQUEST_ID = /^[\w\-.:@/+=]{1,200}$/
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
+
+/** The client's `x-request-id` when it is a sane token, else a new UUID. */
+export function requestId (header: string | string[] | undefined): string {
+  return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID()
+}
+
+/** Continues the client's trace with a new span of the gateway's, or starts one. */
+export function traceparent (header: string | string[] | undefined): string {
+  const span = randomBytes(8).toString('hex')
+  if (typeof header === 'string') {
+    const m = TRACEPARENT.exec(header.trim().toLowerCase())
+    if (m !== null && m[1] !== 'ff' && !/^0+$/.test(m[2]!) && !/^0+$/.test(m[3]!)) return `00-${m[2]}-${span}-${m[4]}`
+  }
+  return `00-${randomBytes(16).toString('hex')}-${span}-01`
+}
+
+export function addForwardingHeaders (headers: HeaderMap, greq: GatewayRequest): void {
+  headers['x-forwarded-for'] = greq.forwardedFor
+  headers['x-forwarded-proto'] = greq.forwardedProto
+  if (greq.forwardedHost !== undefined) headers['x-forwarded-host'] = greq.forwardedHost
+  headers['x-request-id'] = greq.id
+  headers.traceparent = greq.traceparent
+}

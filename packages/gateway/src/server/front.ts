@@ -1,0 +1,190 @@
+/**
+ * The front door (fastify 5): one fastify route per configured path, covering
+ * every method, so the gateway can answer 405 with `Allow` for a known path and
+ * 404 for an unknown one. Bodies are not parsed here: the route decides whether
+ * to stream, buffer or parse them.
+ */
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Readable } from 'node:stream'
+import type { Socket } from 'node:net'
+import type { Logger } from 'pino'
+import { GatewayError, errorBody, isGatewayError, type ErrorCode } from '@switchyard/protocol'
+import type { CompiledRoute } from '../pipeline/route.js'
+import type { HttpServiceTransport } from '../transports/http-service.js'
+import type { GatewayRequest, GatewayResponse, RequestBody } from '../pipeline/types.js'
+import { readBody } from '../pipeline/body.js'
+import { streamService } from '../pipeline/stream.js'
+import { errorResponse } from '../pipeline/respond.js'
+import { requestId, traceparent } from './forwarding.js'
+import type { TrustFn } from './trust.js'
+import type { Metrics } from '../metrics.js'
+
+/** What runs for one method of one path: a compiled route, streaming when it can. */
+export interface Endpoint {
+  route: CompiledRoute
+  /** Set when the route is one HTTP service with no transform: it streams. */
+  stream: HttpServiceTransport | undefined
+  timeoutMs: number
+}
+
+export interface PathEntry {
+  path: string
+  methods: Map<string, Endpoint>
+  allow: string
+}
+
+export interface FrontOptions {
+  log: Logger
+  metrics: Metrics
+  trustProxy: boolean | string | string[] | number | undefined
+  trust: TrustFn
+  maxHeaderBytes: number
+  requestTimeoutMs: number
+  headersTimeoutMs: number
+  keepAliveTimeoutMs: number
+  https: { key: unknown, cert: unknown, ca?: unknown } | undefined
+}
+
+const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE']
+
+const CLIENT_ERRORS: Record<string, ErrorCode> = {
+  HPE_HEADER_OVERFLOW: 'GW_ERR_HEADERS_TOO_LARGE',
+  ERR_HTTP_REQUEST_TIMEOUT: 'GW_ERR_REQUEST_TIMEOUT'
+}
+
+function fastifyErrorCode (status: number): ErrorCode {
+  switch (status) {
+    case 404: return 'GW_ERR_ROUTE_NOT_FOUND'
+    case 408: return 'GW_ERR_REQUEST_TIMEOUT'
+    case 413: return 'GW_ERR_BODY_TOO_LARGE'
+    case 431: return 'GW_ERR_HEADERS_TOO_LARGE'
+    case 503: return 'GW_ERR_SHUTTING_DOWN'
+    default: return status >= 400 && status < 500 ? 'GW_ERR_BAD_REQUEST' : 'GW_ERR_INTERNAL'
+  }
+}
+
+export function send (reply: FastifyReply, res: GatewayResponse, id: string): FastifyReply {
+  reply.code(res.status)
+  reply.headers(res.headers)
+  reply.header('x-request-id', id)
+  return reply.send(res.body)
+}
+
+export function createFront (table: PathEntry[], opts: FrontOptions): FastifyInstance {
+  const { log, metrics, trust } = opts
+  const app = Fastify({
+    loggerInstance: log,
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: (address: string, hop: number) => trust(address, hop),
+    bodyLimit: Number.MAX_SAFE_INTEGER, // limits are enforced per route (413 with the catalogue code)
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    requestTimeout: opts.requestTimeoutMs,
+    keepAliveTimeout: opts.keepAliveTimeoutMs,
+    genReqId: (req) => requestId(req.headers['x-request-id']),
+    routerOptions: { maxParamLength: 2048, ignoreDuplicateSlashes: false },
+    ...(opts.https !== undefined ? { https: opts.https as { key: string, cert: string } } : { http: { maxHeaderSize: opts.maxHeaderBytes } }),
+    clientErrorHandler (err: NodeJS.ErrnoException, socket: Socket) {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return
+      const e = new GatewayError(CLIENT_ERRORS[err.code ?? ''] ?? 'GW_ERR_BAD_REQUEST')
+      log.info({ code: e.code, reason: err.code }, 'client error')
+      const body = JSON.stringify(errorBody(e, ''))
+      if (socket.writable) socket.write(`HTTP/1.1 ${e.statusCode} ${e.message}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+      socket.destroy()
+    }
+  }) as unknown as FastifyInstance
+  app.server.headersTimeout = opts.headersTimeoutMs
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
+
+  app.setNotFoundHandler((request, reply) => {
+    send(reply, errorResponse(new GatewayError('GW_ERR_ROUTE_NOT_FOUND'), request.id), request.id)
+  })
+  app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
+    let e: GatewayError
+    if (isGatewayError(err)) e = err
+    else {
+      const status = typeof err.statusCode === 'number' ? err.statusCode : 500
+      e = new GatewayError(fastifyErrorCode(status), { statusCode: status >= 400 && status < 600 ? status : 500, cause: err })
+    }
+    if (e.statusCode >= 500) log.error({ reqId: request.id, err }, 'request failed')
+    else log.info({ reqId: request.id, code: e.code, reason: err.message }, 'request refused')
+    send(reply, errorResponse(e, request.id), request.id)
+  })
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = (request.routeOptions.url ?? '(none)')
+    log.info({ reqId: request.id, method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed')
+    metrics.request(route, request.method, reply.statusCode, reply.elapsedTime / 1000)
+    done()
+  })
+
+  for (const entry of table) {
+    app.route({
+      method: ROUTE_METHODS,
+      url: entry.path,
+      handler: async (request: FastifyRequest, reply: FastifyReply) => {
+        const method = request.method
+        const ep = entry.methods.get(method) ?? (method === 'HEAD' ? entry.methods.get('GET') : undefined) ?? (method !== 'TRACE' ? entry.methods.get('ALL') : undefined)
+        if (ep === undefined) {
+          return send(reply, errorResponse(new GatewayError('GW_ERR_METHOD_NOT_ALLOWED'), request.id, { allow: entry.allow }), request.id)
+        }
+        const greq = gatewayRequest(request, reply, entry.path, trust, log)
+        let res: GatewayResponse
+        try {
+          if (ep.stream !== undefined) {
+            res = await streamService(ep.stream, greq, ep.timeoutMs, ep.route.bodyLimit)
+          } else {
+            if (greq.body.kind === 'stream') {
+              const { stream, length } = greq.body
+              if (length !== undefined && length > ep.route.bodyLimit) throw new GatewayError('GW_ERR_BODY_TOO_LARGE', { data: { limitBytes: ep.route.bodyLimit } })
+              greq.body = { kind: 'buffer', bytes: await readBody(stream, ep.route.bodyLimit) }
+            }
+            res = await ep.route.run(greq)
+          }
+        } catch (err) {
+          const e = isGatewayError(err) ? err : new GatewayError('GW_ERR_INTERNAL', { cause: err })
+          if (e.statusCode >= 500) log.warn({ reqId: greq.id, code: e.code, service: e.service, err: e.cause ?? e }, e.message)
+          else log.info({ reqId: greq.id, code: e.code }, e.message)
+          res = errorResponse(e, greq.id)
+        }
+        return send(reply, res, greq.id)
+      }
+    })
+  }
+  return app
+}
+
+function gatewayRequest (request: FastifyRequest, reply: FastifyReply, route: string, trust: TrustFn, log: Logger): GatewayRequest {
+  const raw = request.raw
+  const url = raw.url ?? '/'
+  const q = url.indexOf('?')
+  const peer = raw.socket.remoteAddress ?? ''
+  const xff = request.headers['x-forwarded-for']
+  const trusted = trust(peer, 0)
+  const forwardedFor = trusted && xff !== undefined ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer
+  const controller = new AbortController()
+  reply.raw.once('close', () => { if (!reply.raw.writableFinished) controller.abort() })
+  let body: RequestBody = { kind: 'none' }
+  if (request.body !== undefined && request.body !== null) {
+    const cl = request.headers['content-length']
+    body = { kind: 'stream', stream: request.body as Readable, length: cl === undefined ? undefined : Number(cl) }
+  }
+  return {
+    id: request.id,
+    traceparent: traceparent(request.headers.traceparent),
+    method: request.method,
+    route,
+    path: q === -1 ? url : url.slice(0, q),
+    rawQuery: q === -1 ? '' : url.slice(q + 1),
+    params: request.params as Record<string, string>,
+    headers: request.headers,
+    remoteAddress: request.ip,
+    remotePort: raw.socket.remotePort ?? 0,
+    forwardedFor,
+    forwardedProto: request.protocol,
+    forwardedHost: request.host,
+    body,
+    signal: controller.signal,
+    log
+  }
+}
