@@ -63,7 +63,7 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
   const metrics = new Metrics()
   const pools = new PoolRegistry()
   const pending = new Set<Promise<unknown>>()
-  const track = (p: Promise<unknown>): void => { pending.add(p); void p.finally(() => pending.delete(p)) }
+  const track = (p: Promise<unknown>): void => { pending.add(p); p.finally(() => pending.delete(p)).catch(() => {}) }
   const server = config.server ?? {}
   const defaultLimit = server.bodyLimitBytes ?? 1024 * 1024
   const http = config.http
