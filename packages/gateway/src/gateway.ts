@@ -16,6 +16,14 @@ import { compileTrust } from './server/trust.js'
 import { PoolRegistry } from './transports/http.js'
 import { HttpServiceTransport } from './transports/http-service.js'
 import type { ServiceTransport } from './transports/types.js'
+import { randomUUID } from 'node:crypto'
+import { DEFAULT_PREFIX, defaultResponseChannel, responseChannelFor } from '@switchyard/protocol'
+import { RedisConnections, redisSettings } from './redis/connections.js'
+import { Liveness, type ServiceLiveness } from './redis/liveness.js'
+import { ReplyRouter } from './redis/replies.js'
+import type { RedisContext } from './transports/redis-common.js'
+import { RedisPubSubTransport } from './transports/redis-pubsub.js'
+import { RedisStreamsTransport } from './transports/redis-streams.js'
 
 export interface Gateway {
   /** Starts listening; resolves with the address, e.g. `http://127.0.0.1:8080`. */
@@ -30,6 +38,12 @@ export interface Gateway {
   readonly metrics: Metrics
   /** The compiled route table: path, method, services, and whether it streams. */
   routes: () => RouteSummary[]
+  /** This instance's id: its Redis replies arrive on `<responseChannel>.<instanceId>`. */
+  readonly instanceId: string
+  /** Live replicas of each Redis service (PROTOCOL §3); `unknown` for services that never announce. */
+  liveReplicas: () => Record<string, ServiceLiveness>
+  /** Whether the Redis connections are up (always true when the config uses no Redis). */
+  redisReady: () => boolean
 }
 
 export interface RouteSummary { path: string, method: string, services: Array<{ name: string, type: string, stage: number | undefined }>, mode: 'stream' | 'buffered' }
@@ -40,7 +54,7 @@ export interface CreateGatewayOptions {
 }
 
 /** Service types this version can call. */
-export const SUPPORTED_SERVICE_TYPES: ReadonlySet<string> = new Set(['http'])
+export const SUPPORTED_SERVICE_TYPES: ReadonlySet<string> = new Set(['http', 'redis', 'redis-stream'])
 
 /** Pattern params of a route (`/users/:id/*` → id, *). */
 function routeParams (path: string): Set<string> {
@@ -67,6 +81,21 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
   const server = config.server ?? {}
   const defaultLimit = server.bodyLimitBytes ?? 1024 * 1024
   const http = config.http
+  const prefix = config.redis?.prefix ?? DEFAULT_PREFIX
+  // Prism replaced a configured instanceId with a generated one unless clustered; keep a configured one, else generate.
+  const instanceId = config.instanceId ?? `gw-${randomUUID().slice(0, 8)}`
+  const redisServices = new Set<string>()
+  for (const methods of Object.values(http?.routes ?? {})) {
+    for (const route of Object.values(methods ?? {}) as RouteConfigT[]) {
+      for (const [name, svc] of Object.entries(route.services)) if (svc.type !== 'http') redisServices.add(name)
+    }
+  }
+  let redis: RedisContext | undefined
+  if (redisServices.size > 0) {
+    const conns = new RedisConnections(redisSettings(config.redis), log)
+    const channel = responseChannelFor(http?.redis?.responseChannel ?? defaultResponseChannel(prefix), instanceId)
+    redis = { conns, replies: new ReplyRouter(conns, channel, log, metrics), liveness: new Liveness(redisServices, prefix, conns, log), prefix, log }
+  }
   const table: PathEntry[] = []
   const summaries: RouteSummary[] = []
   for (const [path, methods] of Object.entries(http?.routes ?? {})) {
@@ -76,7 +105,7 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
       const services: CompiledService[] = Object.entries(route.services).map(([name, cfg]) => ({
         name,
         config: cfg,
-        transport: makeTransport(name, cfg, params, pools, log),
+        transport: makeTransport(name, cfg, params, pools, log, redis),
         stage: cfg.stage ?? Number.POSITIVE_INFINITY, // unstaged services run last (Prism)
         merge: cfg.merge !== false,
         awaitResponse: cfg.awaitResponse !== false,
@@ -135,6 +164,11 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
         await Promise.race([Promise.allSettled([...pending]), deadline])
         clearTimeout(timer)
         await pools.close()
+        if (redis !== undefined) {
+          redis.replies.close()
+          redis.liveness.close()
+          await redis.conns.close()
+        }
         log.flush?.()
       })()
       return await closing
@@ -143,14 +177,18 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
     get address () { return address },
     log,
     metrics,
-    routes: () => summaries
+    routes: () => summaries,
+    instanceId,
+    liveReplicas: () => redis?.liveness.all() ?? {},
+    redisReady: () => redis?.conns.ready ?? true
   }
 }
 
-function makeTransport (name: string, cfg: ServiceConfig, params: ReadonlySet<string>, pools: PoolRegistry, log: Logger): ServiceTransport {
+function makeTransport (name: string, cfg: ServiceConfig, params: ReadonlySet<string>, pools: PoolRegistry, log: Logger, redis: RedisContext | undefined): ServiceTransport {
   switch (cfg.type) {
     case 'http': return new HttpServiceTransport(name, cfg, params, pools, log)
-    default: throw new GatewayError('GW_ERR_CONFIG_UNSUPPORTED', { message: `Service type "${cfg.type}" is not supported yet` })
+    case 'redis': return new RedisPubSubTransport(name, cfg, redis!)
+    case 'redis-stream': return new RedisStreamsTransport(name, cfg, redis!)
   }
 }
 

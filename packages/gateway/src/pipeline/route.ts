@@ -3,14 +3,16 @@
  * hooks and transforms decided up front, so a request only runs the steps its
  * route needs. Single-service routes without transforms stream (stream.ts).
  */
-import type { HttpRequest, HttpResponse } from '@switchyard/protocol'
+import type { HttpRequest } from '@switchyard/protocol'
 import { GatewayError, isGatewayError } from '@switchyard/protocol'
 import type { Logger } from 'pino'
 import type { FetchedHttpResponse, RouteConfigT, ServiceConfig, HttpProxyHooks } from '../config/types.js'
 import { applyMapping } from '../policies/transform.js'
 import type { ServiceTransport } from '../transports/types.js'
-import { parseQuery, parseRequestBody, serializeBody } from './body.js'
+import { parseQuery, parseRequestBody } from './body.js'
+import { toGatewayResponse, toHttpResponse, toServiceResponse } from './response-shape.js'
 import { upstreamRequestHeaders } from './headers.js'
+import { addForwardingHeaders } from '../server/forwarding.js'
 import { fireHook, runHook } from './hooks.js'
 import { mergeResponses, type MergeInput, type ServiceResponse } from './merge.js'
 import type { GatewayRequest, GatewayResponse } from './types.js'
@@ -90,6 +92,7 @@ export class CompiledRoute {
   /** Builds the request view services and hooks see (PROTOCOL §1.2). */
   #view (greq: GatewayRequest): HttpRequest {
     const headers = upstreamRequestHeaders(greq.headers, false)
+    addForwardingHeaders(headers, greq)
     const view: HttpRequest = {
       path: greq.path,
       method: greq.method === 'HEAD' ? 'GET' : greq.method,
@@ -218,10 +221,11 @@ export class CompiledRoute {
 
   #rollback (greq: GatewayRequest, view: HttpRequest | undefined, succeeded: Outcome[]): void {
     if (view === undefined) return
+    const sent = new Set<string>()
     for (const o of succeeded) {
       const rb = o.svc.transport.rollback
       if (rb === undefined) continue
-      const p = rb.call(o.svc.transport, greq, view).then(
+      const p = rb.call(o.svc.transport, greq, view, sent).then(
         () => this.#deps.metrics.rollback(o.svc.name, 'sent'),
         (err: unknown) => {
           this.#deps.metrics.rollback(o.svc.name, 'failed')
@@ -304,67 +308,6 @@ function toFetched (o: Outcome, route: string, greq: GatewayRequest): FetchedHtt
     stage: o.svc.config.stage,
     response: o.response !== undefined ? toHttpResponse(o.response) : { status: o.error?.statusCode ?? 500, body: { error: { code: o.error?.code, message: o.error?.message } } }
   }
-}
-
-/** The Prism-shaped response hooks see. */
-export function toHttpResponse (r: ServiceResponse): HttpResponse {
-  const out: HttpResponse = { status: r.status, headers: { ...r.headers }, body: r.body }
-  if (r.cookies !== undefined) out.cookies = r.cookies
-  if (r.redirect !== undefined) out.redirect = r.redirect
-  if (r.contentType !== undefined) out.contentType = r.contentType
-  return out
-}
-
-/** A Prism-shaped response (from a hook or a Redis reply) as the gateway holds it. */
-export function toServiceResponse (r: HttpResponse): ServiceResponse {
-  const headers: Record<string, string | string[]> = {}
-  for (const [k, v] of Object.entries(r.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = typeof v === 'number' ? String(v) : v
-  const body = r.bodyEncoding === 'base64' && typeof r.body === 'string' ? Buffer.from(r.body, 'base64') : r.body
-  return {
-    status: typeof r.status === 'number' ? r.status : body === undefined && r.redirect === undefined ? 204 : 200,
-    headers,
-    body,
-    raw: false,
-    cookies: r.cookies,
-    redirect: r.redirect,
-    contentType: r.contentType
-  }
-}
-
-function serializeCookie (c: NonNullable<ServiceResponse['cookies']>[number]): string {
-  let s = `${c.name}=${encodeURIComponent(c.value)}`
-  if (c.path !== undefined) s += `; Path=${c.path}`
-  if (c.domain !== undefined) s += `; Domain=${c.domain}`
-  if (c.maxAge !== undefined) s += `; Max-Age=${Math.floor(c.maxAge)}`
-  if (c.expires !== undefined) s += `; Expires=${c.expires}`
-  if (c.httpOnly === true) s += '; HttpOnly'
-  if (c.secure === true) s += '; Secure'
-  if (c.sameSite !== undefined) s += `; SameSite=${c.sameSite.charAt(0).toUpperCase()}${c.sameSite.slice(1).toLowerCase()}`
-  return s
-}
-
-/** The wire form of a merged or single response. */
-export function toGatewayResponse (r: ServiceResponse): GatewayResponse {
-  const headers: Record<string, string | string[]> = { ...r.headers }
-  let status = r.status
-  if (r.redirect !== undefined) {
-    headers.location = r.redirect
-    if (status < 300 || status > 399) status = 302
-  }
-  if (r.cookies !== undefined && r.cookies.length > 0) {
-    const prev = headers['set-cookie']
-    headers['set-cookie'] = [...(prev === undefined ? [] : Array.isArray(prev) ? prev : [prev]), ...r.cookies.map(serializeCookie)]
-  }
-  let body: Buffer | undefined
-  if (r.raw && Buffer.isBuffer(r.body)) {
-    body = r.body
-  } else {
-    const preferred = r.contentType ?? (Array.isArray(headers['content-type']) ? headers['content-type'][0] : headers['content-type'])
-    const s = serializeBody(r.body, preferred)
-    if (s !== undefined) { body = s.bytes; headers['content-type'] = s.contentType } else delete headers['content-type']
-  }
-  delete headers['content-length']
-  return { status, headers, body }
 }
 
 export type { ServiceConfig }

@@ -28,8 +28,11 @@ export interface ServiceTransport {
   /** The request a service's `onRequest` hook sees (for http: `path` is the full target URL, as in Prism). */
   hookView: (view: HttpRequest, greq: GatewayRequest) => HttpRequest
   invoke: (call: ServiceCall) => Promise<ServiceResponse>
-  /** Undo this service's work; errors are logged by the caller. */
-  rollback?: (greq: GatewayRequest, view: HttpRequest) => Promise<void>
+  /**
+   * Undo this service's work; errors are logged by the caller. `sent` is shared by the
+   * rollbacks of one request, so one Redis channel or stream gets one rollback message.
+   */
+  rollback?: (greq: GatewayRequest, view: HttpRequest, sent: Set<string>) => Promise<void>
   close?: () => Promise<void>
 }
 
