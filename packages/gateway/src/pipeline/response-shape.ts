@@ -67,4 +67,3 @@ export function toGatewayResponse (r: ServiceResponse): GatewayResponse {
   delete headers['content-length']
   return { status, headers, body }
 }
-

@@ -64,7 +64,7 @@ export class RedisPubSubTransport implements ServiceTransport {
       throw e
     }
     if (receivers === 0) {
-      const e = new GatewayError('GW_ERR_SERVICE_UNAVAILABLE', { service: this.name, message: `No subscriber is listening on the service's request channel` })
+      const e = new GatewayError('GW_ERR_SERVICE_UNAVAILABLE', { service: this.name, message: 'No subscriber is listening on the service\'s request channel' })
       ctx.replies.cancel(id, this.name, e)
       if (reply !== undefined) await reply.catch(() => {})
       throw e
