@@ -151,6 +151,8 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
 
   return {
     async listen (port = server.port ?? 8080, host = server.host ?? '0.0.0.0') {
+      if (redis !== undefined && !await redis.conns.waitReady(3000)) log.warn('redis is not reachable; Redis routes answer 503 until it is')
+      if (redis !== undefined) await redis.liveness.refresh()
       address = await app.listen({ port, host })
       if (host === '0.0.0.0' || host === '::') address = address.replace(/\/\/[^:/]+|\/\/\[[^\]]+\]/, '//127.0.0.1')
       log.info({ address }, 'listening')

@@ -52,6 +52,26 @@ export class RedisConnections {
     return this.command.status === 'ready' && this.subscriber.status === 'ready'
   }
 
+  /**
+   * Resolves when both connections are ready, or after `ms` (Redis down at start
+   * must not stop HTTP routes from serving). Never rejects.
+   */
+  async waitReady (ms: number): Promise<boolean> {
+    if (this.ready) return true
+    return await new Promise<boolean>(resolve => {
+      const check = (): void => { if (this.ready) done(true) }
+      const timer = setTimeout(() => done(false), ms)
+      const done = (ok: boolean): void => {
+        clearTimeout(timer)
+        this.command.off('ready', check)
+        this.subscriber.off('ready', check)
+        resolve(ok)
+      }
+      this.command.on('ready', check)
+      this.subscriber.on('ready', check)
+    })
+  }
+
   #logError (connection: string, err: Error): void {
     // Reconnect attempts fail many times a second while Redis is down: log once every 5 s.
     const now = Date.now()
