@@ -83,10 +83,10 @@ async function main (): Promise<void> {
       const file = needConfig()
       const port = values.port === undefined ? undefined : Number(values.port)
       if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) fail(`--port: expected a port number, got ${values.port}`, 2)
-      const workers = values.workers === undefined ? 1 : Number(values.workers)
-      if (!Number.isInteger(workers) || workers < 1) fail(`--workers: expected a positive integer, got ${values.workers}`, 2)
       let config
       try { config = await loadConfigFile(file) } catch (err) { fail(describe(err)) }
+      const workers = values.workers === undefined ? config.workers ?? 1 : Number(values.workers)
+      if (!Number.isInteger(workers) || workers < 1) fail(`--workers: expected a positive integer, got ${values.workers}`, 2)
       if (workers > 1 && cluster.isPrimary) {
         for (let i = 0; i < workers; i++) cluster.fork()
         let listening = 0

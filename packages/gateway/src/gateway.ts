@@ -97,6 +97,7 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
     redis = { conns, replies: new ReplyRouter(conns, channel, log, metrics), liveness: new Liveness(redisServices, prefix, conns, log), prefix, log }
   }
   const table: PathEntry[] = []
+  const streamTransports: RedisStreamsTransport[] = []
   const summaries: RouteSummary[] = []
   for (const [path, methods] of Object.entries(http?.routes ?? {})) {
     const params = routeParams(path)
@@ -105,7 +106,7 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
       const services: CompiledService[] = Object.entries(route.services).map(([name, cfg]) => ({
         name,
         config: cfg,
-        transport: makeTransport(name, cfg, params, pools, log, redis),
+        transport: registerTransport(makeTransport(name, cfg, params, pools, log, redis)),
         stage: cfg.stage ?? Number.POSITIVE_INFINITY, // unstaged services run last (Prism)
         merge: cfg.merge !== false,
         awaitResponse: cfg.awaitResponse !== false,
@@ -130,6 +131,12 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
     table.push(entry)
   }
 
+  /** Stream transports get their consumer group created at listen. */
+  function registerTransport (t: ServiceTransport): ServiceTransport {
+    if (t instanceof RedisStreamsTransport) streamTransports.push(t)
+    return t
+  }
+
   const https = config.useHttps === undefined
     ? undefined
     : { key: readMaybeFile(config.useHttps.key), cert: readMaybeFile(config.useHttps.cert), ...(config.useHttps.ca !== undefined ? { ca: config.useHttps.ca } : {}) }
@@ -152,7 +159,10 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
   return {
     async listen (port = server.port ?? 8080, host = server.host ?? '0.0.0.0') {
       if (redis !== undefined && !await redis.conns.waitReady(3000)) log.warn('redis is not reachable; Redis routes answer 503 until it is')
-      if (redis !== undefined) await redis.liveness.refresh()
+      if (redis !== undefined) {
+        await redis.liveness.refresh()
+        await Promise.all(streamTransports.map(async t => await t.ensureGroup().catch((err: unknown) => log.warn({ err, stream: t.stream }, 'could not create the consumer group; the first replica will'))))
+      }
       address = await app.listen({ port, host })
       if (host === '0.0.0.0' || host === '::') address = address.replace(/\/\/[^:/]+|\/\/\[[^\]]+\]/, '//127.0.0.1')
       log.info({ address }, 'listening')

@@ -31,6 +31,14 @@ function unwrap (mod: unknown): unknown {
 async function importModule (file: string): Promise<unknown> {
   const ext = extname(file)
   if (ext === '.ts' || ext === '.mts' || ext === '.cts') {
+    // When tsx is registered (the CLI registers it), a plain import shares the modules already
+    // loaded. tsImport would load a second copy of everything the config imports — for
+    // `@switchyard/gateway` that includes undici, whose second copy throws "Illegal constructor".
+    try {
+      return await import(pathToFileURL(file).href)
+    } catch (err) {
+      if ((err as { code?: string } | null)?.code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw err
+    }
     const { tsImport } = await import('tsx/esm/api')
     return await tsImport(pathToFileURL(file).href, import.meta.url)
   }

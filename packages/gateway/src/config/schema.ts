@@ -120,7 +120,7 @@ export const RouteConfig = Type.Object({
   onError: Type.Optional(fn<RouteOnError>('Called when the request fails.')),
   mergeResponses: Type.Optional(fn<MergeResponses>('May replace the list of responses before the merge.')),
   genericErrors: Type.Optional(Type.Boolean({ description: 'Send 5xx answers as a generic 500.' })),
-  timeoutMs: Type.Optional(Type.Integer({ minimum: 1, description: 'Whole-request deadline in milliseconds; services get what is left.' })),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 1, description: 'Default `timeout` (milliseconds) for this route\'s services that set none.', default: 30000 })),
   bodyLimitBytes: Type.Optional(Type.Integer({ minimum: 0, description: 'Largest request body for this route (413 above).' })),
   ...policyKeys
 }, Strict)

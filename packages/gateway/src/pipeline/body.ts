@@ -26,10 +26,12 @@ export const FORM_TYPE = 'application/x-www-form-urlencoded'
 export async function readBody (stream: Readable, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  // Not destroyed past the limit: destroying a request destroys its socket, and the
+  // client would get a reset instead of the 413 (which closes the connection itself).
+  for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     size += chunk.length
     if (size > limit) {
-      stream.destroy()
+      stream.resume() // discard the rest
       throw new GatewayError('GW_ERR_BODY_TOO_LARGE', { data: { limitBytes: limit } })
     }
     chunks.push(chunk)

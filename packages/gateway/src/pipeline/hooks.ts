@@ -3,23 +3,23 @@
  * with a logged reason (PRODUCT §3.8) and affects nothing else.
  */
 import { GatewayError } from '@switchyard/protocol'
-import type { Logger } from 'pino'
+import type { GatewayRequest } from './types.js'
 
-export async function runHook<T> (name: string, log: Logger, call: () => T | Promise<T>): Promise<T> {
+export async function runHook<T> (name: string, greq: GatewayRequest, call: () => T | Promise<T>): Promise<T> {
   try {
     return await call()
   } catch (err) {
-    log.error({ err, hook: name }, `hook ${name} threw`)
+    greq.log.error({ reqId: greq.id, err, hook: name }, `hook ${name} threw`)
     throw new GatewayError('GW_ERR_HOOK_FAILED', { cause: err, data: { hook: name } })
   }
 }
 
 /** For hooks whose result nobody waits for (onError): run, log a throw, never reject. */
-export function fireHook (name: string, log: Logger, call: () => unknown): void {
+export function fireHook (name: string, greq: GatewayRequest, call: () => unknown): void {
   try {
     const r = call()
-    if (r instanceof Promise) r.catch((err: unknown) => log.error({ err, hook: name }, `hook ${name} threw`))
+    if (r instanceof Promise) r.catch((err: unknown) => greq.log.error({ reqId: greq.id, err, hook: name }, `hook ${name} threw`))
   } catch (err) {
-    log.error({ err, hook: name }, `hook ${name} threw`)
+    greq.log.error({ reqId: greq.id, err, hook: name }, `hook ${name} threw`)
   }
 }

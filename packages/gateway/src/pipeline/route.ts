@@ -41,6 +41,9 @@ interface Outcome {
 /** The header that lists optional services that failed (a partial response). */
 export const PARTIAL_HEADER = 'x-switchyard-partial'
 
+/** The header that names the required service whose failure failed the request. */
+export const FAILED_HEADER = 'x-switchyard-failed-service'
+
 export const DEFAULT_TIMEOUT_MS = 30_000
 
 export interface RouteDeps { log: Logger, metrics: Metrics, track: (p: Promise<unknown>) => void }
@@ -82,7 +85,8 @@ export class CompiledRoute {
     }
     this.stages = [...byStage.keys()].sort((a, b) => a - b).map(k => byStage.get(k)!)
     const h = this.#hooks
-    const serviceHooks = services.some(s => s.config.onRequest !== undefined || s.config.onResponse !== undefined || s.config.mapping !== undefined || (s.config.type === 'http' && s.config.rollback !== undefined))
+    const serviceHooks = services.some(s => s.config.onRequest !== undefined || s.config.onResponse !== undefined || s.config.onError !== undefined || s.config.mapping !== undefined ||
+      (s.config.type === 'http' && s.config.getUrl !== undefined) || (s.config.type === 'http' && s.config.rollback !== undefined))
     this.needsView = h.onRequest !== undefined || h.onResponse !== undefined || h.mergeResponses !== undefined || h.onError !== undefined ||
       serviceHooks || services.some(s => s.config.type !== 'http')
     this.#mergedCount = services.filter(s => s.merge && s.awaitResponse).length
@@ -111,12 +115,15 @@ export class CompiledRoute {
 
   async run (greq: GatewayRequest): Promise<GatewayResponse> {
     const log = greq.log
-    let view: HttpRequest | undefined = this.needsView ? this.#view(greq) : undefined
+    // `original` is the request as the client sent it: a service whose view still holds
+    // the same body object gets the client's bytes untouched.
+    const original: HttpRequest | undefined = this.needsView ? this.#view(greq) : undefined
+    let view = original
     const h = this.#hooks
     if (h.onRequest !== undefined && view !== undefined) {
       const v = view
-      const r = await runHook('onRequest', log, () => h.onRequest!(v))
-      if (r?.handled === true) return this.#finish(greq, view, toServiceResponse(r.response), [])
+      const r = await runHook('onRequest', greq, () => h.onRequest!(v))
+      if (r?.handled === true) return await this.#finish(greq, view, toServiceResponse(r.response), [])
       if (r?.request !== undefined) view = r.request
     }
     const outcomes: Outcome[] = []
@@ -124,7 +131,13 @@ export class CompiledRoute {
     let failed: Outcome | undefined
     for (const stage of this.stages) {
       const stageState = new Map<string, unknown>()
-      const results = await Promise.all(stage.map(async svc => await this.#callService(svc, greq, view, fetched, stageState)))
+      let results: Outcome[]
+      try {
+        results = await Promise.all(stage.map(async svc => await this.#callService(svc, greq, view, original, fetched, stageState)))
+      } catch (err) {
+        // A service hook threw: the earlier stages' work is undone like any other failure.
+        return await this.#abort(greq, view, outcomes, fetched, err as GatewayError)
+      }
       for (const o of results) {
         outcomes.push(o)
         if (!o.svc.awaitResponse) continue
@@ -141,7 +154,7 @@ export class CompiledRoute {
     return await this.#merge(greq, view, outcomes, fetched)
   }
 
-  async #callService (svc: CompiledService, greq: GatewayRequest, baseView: HttpRequest | undefined, fetched: FetchedHttpResponse[], stageState: Map<string, unknown>): Promise<Outcome> {
+  async #callService (svc: CompiledService, greq: GatewayRequest, baseView: HttpRequest | undefined, original: HttpRequest | undefined, fetched: FetchedHttpResponse[], stageState: Map<string, unknown>): Promise<Outcome> {
     const start = performance.now()
     const log = greq.log
     const cfg = svc.config
@@ -152,8 +165,8 @@ export class CompiledRoute {
     const outcome: Outcome = { svc, request: view, time: 0 }
     try {
       if (view !== undefined && cfg.onRequest !== undefined) {
-        const hv = svc.transport.hookView(view, greq)
-        const r = await runHook(`services.${svc.name}.onRequest`, log, () => cfg.onRequest!(hv, fetched))
+        const hv = await svc.transport.hookView(view, greq)
+        const r = await runHook(`services.${svc.name}.onRequest`, greq, () => cfg.onRequest!(hv, fetched))
         if (r?.handled === true) {
           outcome.response = toServiceResponse(r.response)
         } else {
@@ -162,7 +175,7 @@ export class CompiledRoute {
         }
       }
       if (outcome.response === undefined) {
-        const call = { greq, view, baseView, parse: this.parse, timeoutMs: svc.timeoutMs, stageState }
+        const call = { greq, view, baseView: original, parse: this.parse, timeoutMs: svc.timeoutMs, stageState }
         if (!svc.awaitResponse) {
           const p = svc.transport.invoke(call).catch((err: unknown) => log.warn({ reqId: greq.id, service: svc.name, err }, 'fire-and-forget service failed'))
           this.#deps.track(p)
@@ -172,11 +185,11 @@ export class CompiledRoute {
       }
       if (outcome.response.status >= 400 && cfg.onError !== undefined) {
         const resp = toHttpResponse(outcome.response); const req = view!
-        fireHook(`services.${svc.name}.onError`, log, () => cfg.onError!(resp, req))
+        fireHook(`services.${svc.name}.onError`, greq, () => cfg.onError!(resp, req))
       }
       if (cfg.onResponse !== undefined && view !== undefined) {
         const resp = toHttpResponse(outcome.response); const req = view
-        const r = await runHook(`services.${svc.name}.onResponse`, log, () => cfg.onResponse!(resp, req, fetched))
+        const r = await runHook(`services.${svc.name}.onResponse`, greq, () => cfg.onResponse!(resp, req, fetched))
         if (r !== undefined && r !== null) outcome.response = toServiceResponse(r)
       }
       if (cfg.responseMapping !== undefined) {
@@ -188,7 +201,7 @@ export class CompiledRoute {
       if (outcome.error.code === 'GW_ERR_HOOK_FAILED') throw outcome.error
       if (cfg.onError !== undefined && view !== undefined) {
         const req = view
-        fireHook(`services.${svc.name}.onError`, log, () => cfg.onError!(undefined, req))
+        fireHook(`services.${svc.name}.onError`, greq, () => cfg.onError!(undefined, req))
       }
     } finally {
       outcome.time = performance.now() - start
@@ -198,25 +211,36 @@ export class CompiledRoute {
   }
 
   async #fail (greq: GatewayRequest, view: HttpRequest | undefined, outcomes: Outcome[], fetched: FetchedHttpResponse[], failed: Outcome): Promise<GatewayResponse> {
-    const log = greq.log
-    log.warn({ reqId: greq.id, service: failed.svc.name, status: failed.response?.status, code: failed.error?.code, err: failed.error?.cause }, 'required service failed')
-    this.#rollback(greq, view, outcomes.filter(o => o !== failed && !isFailure(o)))
+    greq.log.warn({ reqId: greq.id, service: failed.svc.name, status: failed.response?.status, code: failed.error?.code, err: failed.error?.cause }, 'required service failed')
+    if (failed.response !== undefined && this.#mergedCount === 1) {
+      // Nothing to merge: the service's own error answer is the most useful one; a header names it.
+      this.#undo(greq, view, outcomes.filter(o => o !== failed), fetched)
+      const res = await this.#finish(greq, view, failed.response, [])
+      res.headers[FAILED_HEADER] = failed.svc.name
+      return res
+    }
+    const err = failed.response !== undefined
+      ? new GatewayError('GW_ERR_SERVICE_FAILED', { statusCode: failed.response.status, service: failed.svc.name, data: { status: failed.response.status } })
+      : failed.error!
+    return await this.#abort(greq, view, outcomes.filter(o => o !== failed), fetched, err)
+  }
+
+  /** Any failure after services ran: roll back what succeeded, tell onError, answer the error. */
+  async #abort (greq: GatewayRequest, view: HttpRequest | undefined, outcomes: Outcome[], fetched: FetchedHttpResponse[], err: GatewayError): Promise<GatewayResponse> {
+    this.#undo(greq, view, outcomes, fetched)
+    const res = await this.#finishError(greq, view, err)
+    if (err.service !== undefined) res.headers[FAILED_HEADER] = err.service
+    return res
+  }
+
+  #undo (greq: GatewayRequest, view: HttpRequest | undefined, outcomes: Outcome[], fetched: FetchedHttpResponse[]): void {
+    // Only services known to have succeeded: not failed ones, not fire-and-forget ones.
+    this.#rollback(greq, view, outcomes.filter(o => o.svc.awaitResponse && !isFailure(o)))
     const onError = this.#hooks.onError
     if (onError !== undefined && view !== undefined) {
       const v = view
-      fireHook('onError', log, () => onError(fetched, v))
+      fireHook('onError', greq, () => onError(fetched, v))
     }
-    let response: ServiceResponse
-    if (failed.response !== undefined && this.#mergedCount === 1) {
-      // Nothing to merge: the service's own error answer is the most useful one.
-      response = failed.response
-    } else if (failed.response !== undefined) {
-      const err = new GatewayError('GW_ERR_SERVICE_FAILED', { statusCode: failed.response.status, service: failed.svc.name, data: { status: failed.response.status } })
-      return await this.#finishError(greq, view, err)
-    } else {
-      return await this.#finishError(greq, view, failed.error!)
-    }
-    return await this.#finish(greq, view, response, [])
   }
 
   #rollback (greq: GatewayRequest, view: HttpRequest | undefined, succeeded: Outcome[]): void {
@@ -249,7 +273,7 @@ export class CompiledRoute {
     if (mr !== undefined && view !== undefined) {
       const v = view
       const list = fetched.filter(f => inputs.some(i => i.service === f.service))
-      const r = await runHook('mergeResponses', greq.log, () => mr(list, v))
+      const r = await runHook('mergeResponses', greq, () => mr(list, v))
       if (Array.isArray(r)) {
         inputs = r.map(f => ({ service: f.service, mergeField: this.services.find(s => s.name === f.service)?.config.mergeField, response: toServiceResponse(f.response) }))
       }
@@ -263,7 +287,7 @@ export class CompiledRoute {
         merged = mergeResponses(inputs)
       } catch (err) {
         greq.log.warn({ reqId: greq.id, err }, 'merge failed')
-        return await this.#finishError(greq, view, err as GatewayError)
+        return await this.#abort(greq, view, outcomes, fetched, err as GatewayError)
       }
     }
     return await this.#finish(greq, view, merged, failedOptional)
@@ -271,8 +295,8 @@ export class CompiledRoute {
 
   async #finishError (greq: GatewayRequest, view: HttpRequest | undefined, err: GatewayError): Promise<GatewayResponse> {
     const onResponse = this.#hooks.onResponse
-    if (onResponse === undefined || view === undefined) return errorResponse(err, greq.id)
-    const e = errorResponse(err, greq.id)
+    const e = errorResponse(this.genericErrors && err.statusCode >= 500 ? new GatewayError('GW_ERR_INTERNAL') : err, greq.id)
+    if (onResponse === undefined || view === undefined) return e
     const asService: ServiceResponse = { status: e.status, headers: e.headers, body: JSON.parse((e.body as Buffer).toString()), raw: false }
     return await this.#finish(greq, view, asService, [])
   }
@@ -282,7 +306,7 @@ export class CompiledRoute {
     const onResponse = this.#hooks.onResponse
     if (onResponse !== undefined && view !== undefined) {
       const resp = toHttpResponse(r); const v = view
-      const out = await runHook('onResponse', greq.log, () => onResponse(resp, v))
+      const out = await runHook('onResponse', greq, () => onResponse(resp, v))
       if (out !== undefined && out !== null) r = toServiceResponse(out)
     }
     if (this.genericErrors && r.status >= 500) return errorResponse(new GatewayError('GW_ERR_INTERNAL'), greq.id)

@@ -5,7 +5,7 @@
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { GatewayError } from '@switchyard/protocol'
-import { buildPath, callTarget, upstreamError } from '../transports/http.js'
+import { buildPath, callTarget, IDEMPOTENT, upstreamError } from '../transports/http.js'
 import type { HttpServiceTransport } from '../transports/http-service.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import type { GatewayRequest, GatewayResponse } from './types.js'
@@ -37,8 +37,8 @@ export async function streamService (service: HttpServiceTransport, greq: Gatewa
       body = greq.body.stream.pipe(limited)
     }
   }
-  // Only a request without a body can be replayed.
-  const retries = body === undefined ? service.config.retries ?? 0 : 0
+  // Only an idempotent request without a body can be replayed.
+  const retries = body === undefined && IDEMPOTENT.has(greq.method) ? service.config.retries ?? 0 : 0
   for (let attempt = 0; ; attempt++) {
     const target = service.targets.pick()
     try {
@@ -49,7 +49,7 @@ export async function streamService (service: HttpServiceTransport, greq: Gatewa
         body,
         timeoutMs,
         signal: greq.signal
-      })
+      }, service.name)
       if (attempt < retries && (res.statusCode === 502 || res.statusCode === 503 || res.statusCode === 504)) {
         service.targets.failed(target)
         await res.body.dump()

@@ -83,7 +83,7 @@ export function createFront (table: PathEntry[], opts: FrontOptions): FastifyIns
     keepAliveTimeout: opts.keepAliveTimeoutMs,
     genReqId: (req) => requestId(req.headers['x-request-id']),
     routerOptions: { maxParamLength: 2048, ignoreDuplicateSlashes: false },
-    ...(opts.https !== undefined ? { https: opts.https as { key: string, cert: string } } : { http: { maxHeaderSize: opts.maxHeaderBytes } }),
+    ...(opts.https !== undefined ? { https: { ...opts.https, maxHeaderSize: opts.maxHeaderBytes } as { key: string, cert: string } } : { http: { maxHeaderSize: opts.maxHeaderBytes } }),
     clientErrorHandler (err: NodeJS.ErrnoException, socket: Socket) {
       if (err.code === 'ECONNRESET' || socket.destroyed) return
       const e = new GatewayError(CLIENT_ERRORS[err.code ?? ''] ?? 'GW_ERR_BAD_REQUEST')

@@ -2,18 +2,17 @@
  * The buffered HTTP service call (fan-out, merge, hooks, transforms). The
  * single-service streaming path lives in pipeline/stream.ts.
  */
-import type { HttpRequest } from '@switchyard/protocol'
+import { GatewayError, type HttpRequest } from '@switchyard/protocol'
 import type { Logger } from 'pino'
 import type { HttpServiceConfig } from '../config/schema.js'
 import { parseResponseBody, serializeBody, serializeQuery } from '../pipeline/body.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders, type HeaderMap } from '../pipeline/headers.js'
 import type { ServiceResponse } from '../pipeline/merge.js'
 import type { GatewayRequest } from '../pipeline/types.js'
-import { buildPath, callTarget, encodeSegment, makeTargets, requestUrl, TargetSet, upstreamError, type PoolRegistry, type Target } from './http.js'
+import { buildPath, callTarget, IDEMPOTENT, encodeSegment, makeTargets, requestUrl, TargetSet, upstreamError, type PoolRegistry, type Target } from './http.js'
 import type { ServiceCall, ServiceTransport } from './types.js'
 import { addForwardingHeaders } from '../server/forwarding.js'
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 const RETRY_STATUS = new Set([502, 503, 504])
 
 export class HttpServiceTransport implements ServiceTransport {
@@ -22,18 +21,33 @@ export class HttpServiceTransport implements ServiceTransport {
   readonly targets: TargetSet
   readonly #pools: PoolRegistry
   readonly #log: Logger
+  readonly #routeParams: ReadonlySet<string>
 
   constructor (name: string, config: HttpServiceConfig, routeParams: ReadonlySet<string>, pools: PoolRegistry, log: Logger) {
     this.name = name
     this.config = config
     this.#pools = pools
     this.#log = log
+    this.#routeParams = routeParams
     this.targets = new TargetSet(makeTargets(config.url, routeParams, pools))
   }
 
-  hookView (view: HttpRequest, greq: GatewayRequest): HttpRequest {
-    const t = this.targets.pick()
+  async hookView (view: HttpRequest, greq: GatewayRequest): Promise<HttpRequest> {
+    const t = await this.#chooseTarget()
     return { ...view, path: t.origin + buildPath(t, view.params ?? greq.params, '') }
+  }
+
+  /** Round-robin, or Prism's `getUrl(urls)` choosing among the urls (a random pick of its answer). */
+  async #chooseTarget (): Promise<Target> {
+    const getUrl = this.config.getUrl
+    if (getUrl === undefined) return this.targets.pick()
+    const chosen = await getUrl(this.config.url)
+    const list = Array.isArray(chosen) ? chosen : [chosen]
+    const url = list[Math.floor(Math.random() * list.length)]
+    const found = this.targets.targets.find(t => t.url === url)
+    if (found !== undefined) return found
+    if (typeof url !== 'string') throw new GatewayError('GW_ERR_INTERNAL', { service: this.name, message: 'getUrl returned no URL' })
+    return makeTargets(url, this.#routeParams, this.#pools)[0]!
   }
 
   async invoke (call: ServiceCall): Promise<ServiceResponse> {
@@ -51,7 +65,7 @@ export class HttpServiceTransport implements ServiceTransport {
       const query = q === '' ? clientQuery : clientQuery === '' ? q : `${q}&${clientQuery}`
       path = query === '' ? u.pathname : `${u.pathname}?${query}`
     } else {
-      target = this.targets.pick()
+      target = await this.#chooseTarget()
       origin = target.origin
       path = buildPath(target, view?.params ?? greq.params, clientQuery)
     }
@@ -73,7 +87,7 @@ export class HttpServiceTransport implements ServiceTransport {
     for (let attempt = 0; ; attempt++) {
       const t = target ?? undefined
       try {
-        const res = await callTarget(t?.pool ?? this.#pools.get(origin), { method, path, headers, body, timeoutMs: call.timeoutMs, signal: greq.signal })
+        const res = await callTarget(t?.pool ?? this.#pools.get(origin), { method, path, headers, body, timeoutMs: call.timeoutMs, signal: greq.signal }, this.name)
         if (attempt < retries && RETRY_STATUS.has(res.statusCode)) {
           await res.body.dump()
           if (t !== undefined) this.targets.failed(t)
@@ -90,7 +104,7 @@ export class HttpServiceTransport implements ServiceTransport {
           raw: !call.parse
         }
       } catch (err) {
-        const e = upstreamError(err, this.name, false)
+        const e = upstreamError(err, this.name, false) // callTarget already mapped it
         if (t !== undefined && e.code === 'GW_ERR_UPSTREAM_UNREACHABLE') this.targets.failed(t)
         if (attempt < retries && e.retryable && !greq.signal.aborted) {
           target = target === undefined ? undefined : this.targets.pick()

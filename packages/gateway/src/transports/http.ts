@@ -10,6 +10,7 @@ import type { HeaderMap } from '../pipeline/headers.js'
 type Token = { kind: 'text', text: string } | { kind: 'param', name: string } | { kind: 'wildcard' }
 
 export interface Target {
+  readonly url: string
   readonly origin: string
   readonly pool: Pool
   readonly tokens: readonly Token[]
@@ -18,6 +19,9 @@ export interface Target {
   consecutiveFailures: number
   downUntil: number
 }
+
+/** Methods a retry may repeat (RFC 9110 §9.2.2). */
+export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
 /** Consecutive connection failures after which an upstream is skipped for a while. */
 const FAILURES_BEFORE_SKIP = 3
@@ -86,6 +90,7 @@ export function makeTargets (urls: string | string[], routeParams: ReadonlySet<s
   return (Array.isArray(urls) ? urls : [urls]).map(u => {
     const url = new URL(u)
     return {
+      url: u,
       origin: url.origin,
       pool: pools.get(url.origin),
       tokens: tokenize(url.pathname, routeParams),
@@ -147,19 +152,34 @@ export interface HttpCall {
 }
 
 /**
- * One request to one target. The timeout covers the wait for response headers
- * and each gap in the body (undici's own timers: no per-request closure here).
+ * One request to one pool. `timeoutMs` runs on its own timer until the response
+ * headers arrive (undici's coarse timers would round a 300 ms timeout up to a
+ * second), then bounds each gap in the body. Throws a GatewayError, never a raw one.
  */
-export async function callTarget (pool: Pool, call: HttpCall): Promise<Dispatcher.ResponseData> {
-  return await pool.request({
-    method: call.method as Dispatcher.HttpMethod,
-    path: call.path,
-    headers: call.headers,
-    body: call.body ?? null,
-    signal: call.signal,
-    headersTimeout: call.timeoutMs,
-    bodyTimeout: call.timeoutMs
-  })
+export async function callTarget (pool: Pool, call: HttpCall, service: string): Promise<Dispatcher.ResponseData> {
+  const ac = new AbortController()
+  let timedOut = false
+  const timer = setTimeout(() => { timedOut = true; ac.abort() }, call.timeoutMs)
+  const client = call.signal
+  const onClientAbort = (): void => ac.abort()
+  client?.addEventListener('abort', onClientAbort, { once: true })
+  try {
+    return await pool.request({
+      method: call.method as Dispatcher.HttpMethod,
+      path: call.path,
+      headers: call.headers,
+      body: call.body ?? null,
+      signal: ac.signal,
+      headersTimeout: 0,
+      bodyTimeout: call.timeoutMs
+    })
+  } catch (err) {
+    if (client?.aborted === true && !timedOut) throw new GatewayError('GW_ERR_CLIENT_CLOSED', { service, cause: err })
+    throw upstreamError(err, service, timedOut)
+  } finally {
+    clearTimeout(timer)
+    client?.removeEventListener('abort', onClientAbort)
+  }
 }
 
 /** Sends a request to a full URL (rollbacks): a fresh pool from the registry, errors returned, not thrown. */

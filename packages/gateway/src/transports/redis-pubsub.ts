@@ -74,10 +74,22 @@ export class RedisPubSubTransport implements ServiceTransport {
   }
 
   async rollback (greq: GatewayRequest, view: HttpRequest, sent: Set<string>): Promise<void> {
-    const channel = this.config.requestChannel
-    if (sent.has(`pubsub:${channel}`)) return
-    sent.add(`pubsub:${channel}`)
-    const message: RollbackMessage = { type: 'rollback', id: greq.id, request: wireRequest(view) }
-    await this.#ctx.conns.command.publish(channel, JSON.stringify(message))
+    let request = view
+    const hook = this.config.onRollbackRequest
+    if (hook !== undefined) {
+      const r = await hook(view)
+      if (r?.handled === true) return
+      if (r?.request !== undefined) request = r.request
+    }
+    // With numRequestChannels the request went to one of the suffixed channels: tell them all.
+    const n = this.config.numRequestChannels
+    const channels = n === undefined ? [this.config.requestChannel] : Array.from({ length: n }, (_, i) => `${this.config.requestChannel}${i}`)
+    const message: RollbackMessage = { type: 'rollback', id: greq.id, request: wireRequest(request) }
+    const json = JSON.stringify(message)
+    for (const channel of channels) {
+      if (sent.has(`pubsub:${channel}`)) continue
+      sent.add(`pubsub:${channel}`)
+      await this.#ctx.conns.command.publish(channel, json)
+    }
   }
 }

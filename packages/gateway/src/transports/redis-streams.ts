@@ -66,10 +66,29 @@ export class RedisStreamsTransport implements ServiceTransport {
     return toServiceResponse(await reply)
   }
 
+  /**
+   * Creates the consumer group from the start of the stream, so requests sent
+   * before the first replica ever started are not skipped by a group created at `$`.
+   */
+  async ensureGroup (): Promise<void> {
+    try {
+      await this.#ctx.conns.command.xgroup('CREATE', this.stream, this.config.group ?? this.name, '0', 'MKSTREAM')
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err
+    }
+  }
+
   async rollback (greq: GatewayRequest, view: HttpRequest, sent: Set<string>): Promise<void> {
     if (sent.has(`stream:${this.stream}`)) return
     sent.add(`stream:${this.stream}`)
-    const message: RollbackMessage = { type: 'rollback', id: greq.id, request: wireRequest(view) }
+    let request = view
+    const hook = this.config.onRollbackRequest
+    if (hook !== undefined) {
+      const r = await hook(view)
+      if (r?.handled === true) return
+      if (r?.request !== undefined) request = r.request
+    }
+    const message: RollbackMessage = { type: 'rollback', id: greq.id, request: wireRequest(request) }
     await this.#ctx.conns.command.xadd(this.stream, 'MAXLEN', '~', String(this.#maxLen), '*', STREAM_FIELD, JSON.stringify(message))
   }
 }

@@ -26,7 +26,7 @@ export interface ServiceTransport {
   readonly name: string
   readonly config: ServiceConfig
   /** The request a service's `onRequest` hook sees (for http: `path` is the full target URL, as in Prism). */
-  hookView: (view: HttpRequest, greq: GatewayRequest) => HttpRequest
+  hookView: (view: HttpRequest, greq: GatewayRequest) => HttpRequest | Promise<HttpRequest>
   invoke: (call: ServiceCall) => Promise<ServiceResponse>
   /**
    * Undo this service's work; errors are logged by the caller. `sent` is shared by the

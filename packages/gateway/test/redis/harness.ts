@@ -32,13 +32,6 @@ export function json (res: ServerResponse, status: number, body: unknown): void 
   res.end(s)
 }
 
-/** Resolves when `check()` holds, re-checking on each `tick` call (no timers). */
-export function deferred<T = void> (): { promise: Promise<T>, resolve: (v: T) => void } {
-  let resolve!: (v: T) => void
-  const promise = new Promise<T>(r => { resolve = r })
-  return { promise, resolve }
-}
-
 /**
  * Polls `probe` until it returns a value (bounded: 10 s). For recoveries that
  * have no event to await, such as a reconnect inside another process.

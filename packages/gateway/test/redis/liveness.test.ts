@@ -37,7 +37,7 @@ test('a stream service whose replicas are all gone answers 503 at once; live rep
   assert.equal(live.billing?.state, 'live')
   assert.deepEqual(live.billing?.state === 'live' ? live.billing.replicas.map(r => r.replicaId) : [], ['b1'])
   // Nothing was appended for a dead service.
-  assert.equal(await client.exists(`${p}:stream:orders`), 0)
+  assert.equal(await client.xlen(`${p}:stream:orders`), 0)
 })
 
 test('a service that never announced is unknown, not dead: its request is sent and times out normally', async (t) => {

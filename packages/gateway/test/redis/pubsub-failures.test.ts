@@ -113,4 +113,3 @@ test('Redis killed and restarted: Redis routes 503 while down, HTTP routes keep 
   assert.equal(res.status, 200)
   assert.deepEqual(await res.json(), { ok: true, path: '/r' })
 })
-
