@@ -1,0 +1,103 @@
+/**
+ * PRODUCT §3.1 and §9.1–§9.2: a refused connection is 502, a silent backend
+ * 504 after its timeout, and neither body leaks the internal address; a
+ * backend error with invalid JSON never crashes the gateway.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { startBackend, unusedPort, json } from './helpers/backend.js'
+import { startGateway } from './helpers/gateway.js'
+import type { GatewayConfig } from '../src/config/types.js'
+
+const ID = { 'x-request-id': 'req-upstream-test' }
+
+function routesFor (url: string, ok: string, timeout?: number): Record<string, unknown> {
+  const svc = { type: 'http', url, ...(timeout !== undefined ? { timeout } : {}) }
+  return {
+    '/stream': { GET: { services: { backend: svc } } },
+    '/merged': { GET: { services: { backend: svc, ok: { type: 'http', url: ok } } } }
+  }
+}
+
+test('a refused connection is 502 GW_ERR_UPSTREAM_UNREACHABLE without the internal address', async (t) => {
+  const port = await unusedPort()
+  const ok = await startBackend((_req, res) => json(res, 200, { ok: true }))
+  t.after(() => ok.close())
+  const { url } = await startGateway({ http: { routes: routesFor(`http://127.0.0.1:${port}/x`, ok.url) } } as GatewayConfig, t)
+  for (const route of ['/stream', '/merged']) {
+    const res = await fetch(url + route, { headers: ID })
+    const text = await res.text()
+    assert.equal(res.status, 502, route)
+    const body = JSON.parse(text) as { error: { code: string, service?: string } }
+    assert.equal(body.error.code, 'GW_ERR_UPSTREAM_UNREACHABLE')
+    assert.equal(body.error.service, 'backend')
+    assert.ok(!text.includes('127.0.0.1'), text)
+    assert.ok(!text.includes(String(port)), text)
+    assert.ok(!text.includes('ECONNREFUSED'), text)
+  }
+})
+
+test('a backend that never answers is 504 GW_ERR_UPSTREAM_TIMEOUT after its timeout', async (t) => {
+  const silent = await startBackend(() => { /* never answers */ })
+  const ok = await startBackend((_req, res) => json(res, 200, { ok: true }))
+  t.after(() => silent.close())
+  t.after(() => ok.close())
+  const { url } = await startGateway({ http: { routes: routesFor(`${silent.url}/slow`, ok.url, 300) } } as GatewayConfig, t)
+  for (const route of ['/stream', '/merged']) {
+    const start = Date.now()
+    const res = await fetch(url + route, { headers: ID, signal: AbortSignal.timeout(15_000) })
+    const text = await res.text()
+    assert.equal(res.status, 504, route)
+    assert.equal(JSON.parse(text).error.code, 'GW_ERR_UPSTREAM_TIMEOUT')
+    assert.ok(!text.includes('127.0.0.1'), text)
+    assert.ok(!text.includes(String(silent.port)), text)
+    // Not the 30 s default, nor anything near it.
+    assert.ok(Date.now() - start < 10_000)
+  }
+  assert.equal(silent.requests.length, 2)
+})
+
+test('a backend answering 500 with invalid JSON: the client gets an error, the gateway keeps serving', async (t) => {
+  let broken = true
+  const flaky = await startBackend((_req, res) => {
+    if (broken) {
+      res.writeHead(500, { 'content-type': 'application/json' })
+      res.end('{"error": "oops", not json')
+    } else json(res, 200, { flaky: 'fine' })
+  })
+  const ok = await startBackend((_req, res) => json(res, 200, { ok: true }))
+  t.after(() => flaky.close())
+  t.after(() => ok.close())
+  const { url } = await startGateway({
+    http: {
+      routes: {
+        '/single': { GET: { services: { flaky: { type: 'http', url: `${flaky.url}/s` } } } },
+        '/merged': { GET: { services: { flaky: { type: 'http', url: `${flaky.url}/m` }, ok: { type: 'http', url: `${ok.url}/m` } } } },
+        // A single service whose body is parsed (an onResponse hook): the invalid JSON must not crash it either.
+        '/parsed': { GET: { onResponse: () => undefined, services: { flaky: { type: 'http', url: `${flaky.url}/p` } } } }
+      }
+    }
+  } as unknown as GatewayConfig, t)
+
+  const single = await fetch(`${url}/single`)
+  assert.equal(single.status, 500)
+  assert.equal(await single.text(), '{"error": "oops", not json')
+
+  const merged = await fetch(`${url}/merged`)
+  assert.ok(merged.status === 500 || merged.status === 502, String(merged.status))
+  const mbody = await merged.json() as { error: { service: string, code: string } }
+  assert.equal(mbody.error.service, 'flaky')
+
+  const parsed = await fetch(`${url}/parsed`)
+  assert.equal(parsed.status, 500)
+  await parsed.arrayBuffer()
+
+  broken = false
+  for (const route of ['/single', '/merged', '/parsed']) {
+    const res = await fetch(url + route)
+    assert.equal(res.status, 200, route)
+    await res.arrayBuffer()
+  }
+  const again = await fetch(`${url}/merged`)
+  assert.deepEqual(await again.json(), { flaky: 'fine', ok: true })
+})
