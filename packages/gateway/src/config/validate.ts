@@ -95,7 +95,8 @@ export function configIssues (config: unknown): ConfigIssue[] {
           continue
         }
         issues.push(...schemaIssues(schema, svc, sp))
-        if (svc.type === 'http' && svc.url !== undefined) checkUrl(svc.url, [...sp, 'url'], issues)
+        const urlShapeOk = typeof svc.url === 'string' || (Array.isArray(svc.url) && svc.url.length > 0 && svc.url.every(u => typeof u === 'string'))
+        if (svc.type === 'http' && urlShapeOk) checkUrl(svc.url, [...sp, 'url'], issues)
       }
     }
   }

@@ -166,7 +166,8 @@ export class CompiledRoute {
     try {
       if (view !== undefined && cfg.onRequest !== undefined) {
         const hv = await svc.transport.hookView(view, greq)
-        const r = await runHook(`services.${svc.name}.onRequest`, greq, () => cfg.onRequest!(hv, fetched))
+        const seen = [...fetched] // a snapshot: later stages must not appear in a list a hook kept
+        const r = await runHook(`services.${svc.name}.onRequest`, greq, () => cfg.onRequest!(hv, seen))
         if (r?.handled === true) {
           outcome.response = toServiceResponse(r.response)
         } else {
@@ -189,7 +190,8 @@ export class CompiledRoute {
       }
       if (cfg.onResponse !== undefined && view !== undefined) {
         const resp = toHttpResponse(outcome.response); const req = view
-        const r = await runHook(`services.${svc.name}.onResponse`, greq, () => cfg.onResponse!(resp, req, fetched))
+        const seen = [...fetched]
+        const r = await runHook(`services.${svc.name}.onResponse`, greq, () => cfg.onResponse!(resp, req, seen))
         if (r !== undefined && r !== null) outcome.response = toServiceResponse(r)
       }
       if (cfg.responseMapping !== undefined) {
