@@ -24,6 +24,9 @@ import { ReplyRouter } from './redis/replies.js'
 import type { RedisContext } from './transports/redis-common.js'
 import { RedisPubSubTransport } from './transports/redis-pubsub.js'
 import { RedisStreamsTransport } from './transports/redis-streams.js'
+import { circuitBreaker, compose, routePolicies, type Handler, type PolicyDeps } from './policies/index.js'
+import { ensureBuffered } from './pipeline/body.js'
+import { streamService } from './pipeline/stream.js'
 
 export interface Gateway {
   /** Starts listening; resolves with the address, e.g. `http://127.0.0.1:8080`. */
@@ -90,9 +93,22 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
       for (const [name, svc] of Object.entries(route.services)) if (svc.type !== 'http') redisServices.add(name)
     }
   }
+  const closers: Array<() => Promise<void> | void> = []
+  let conns: RedisConnections | undefined
+  // Created on first use: an HTTP-only config with memory state never touches Redis (Prism crashed without one).
+  const getConns = (): RedisConnections => (conns ??= new RedisConnections(redisSettings(config.redis), log))
+  const deps: PolicyDeps = {
+    log,
+    metrics,
+    config,
+    instanceId,
+    prefix,
+    redis: () => config.state === 'redis' || config.redis !== undefined || conns !== undefined ? getConns() : undefined,
+    onClose: (fn) => { closers.push(fn) }
+  }
   let redis: RedisContext | undefined
   if (redisServices.size > 0) {
-    const conns = new RedisConnections(redisSettings(config.redis), log)
+    const conns = getConns()
     const channel = responseChannelFor(http?.redis?.responseChannel ?? defaultResponseChannel(prefix), instanceId)
     redis = { conns, replies: new ReplyRouter(conns, channel, log, metrics), liveness: new Liveness(redisServices, prefix, conns, log), prefix, log }
   }
@@ -103,22 +119,31 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
     const params = routeParams(path)
     const entry: PathEntry = { path, methods: new Map(), allow: '' }
     for (const [method, route] of Object.entries(methods ?? {}) as Array<[string, RouteConfigT]>) {
-      const services: CompiledService[] = Object.entries(route.services).map(([name, cfg]) => ({
-        name,
-        config: cfg,
-        transport: registerTransport(makeTransport(name, cfg, params, pools, log, redis)),
-        stage: cfg.stage ?? Number.POSITIVE_INFINITY, // unstaged services run last (Prism)
-        merge: cfg.merge !== false,
-        awaitResponse: cfg.awaitResponse !== false,
-        optional: cfg.optional === true,
-        timeoutMs: cfg.timeout ?? route.timeoutMs ?? DEFAULT_TIMEOUT_MS
-      }))
+      const target = { path, method, route }
+      const services: CompiledService[] = Object.entries(route.services).map(([name, cfg]) => {
+        const transport = registerTransport(makeTransport(name, cfg, params, pools, log, redis))
+        const base = transport.invoke.bind(transport)
+        return {
+          name,
+          config: cfg,
+          transport,
+          invoke: circuitBreaker(target, name, deps)?.(base) ?? base,
+          stage: cfg.stage ?? Number.POSITIVE_INFINITY, // unstaged services run last (Prism)
+          merge: cfg.merge !== false,
+          awaitResponse: cfg.awaitResponse !== false,
+          optional: cfg.optional === true,
+          timeoutMs: cfg.timeout ?? route.timeoutMs ?? DEFAULT_TIMEOUT_MS
+        }
+      })
       const compiled = new CompiledRoute(path, method, route, services, { onRequest: http?.onRequest, onResponse: http?.onResponse, onError: http?.onError },
         route.bodyLimitBytes ?? defaultLimit, route.genericErrors ?? http?.genericErrors ?? false, { log, metrics, track })
       const only = services[0]!
       const streams = !compiled.needsView && !compiled.parse && services.length === 1 && only.config.type === 'http' && only.merge && only.awaitResponse && !only.optional &&
         only.config.getUrl === undefined
-      const ep: Endpoint = { route: compiled, stream: streams ? only.transport as HttpServiceTransport : undefined, timeoutMs: only.timeoutMs }
+      const terminal: Handler = streams
+        ? async (greq) => await streamService(only.transport as HttpServiceTransport, greq, only.timeoutMs, compiled.bodyLimit)
+        : async (greq) => { await ensureBuffered(greq, compiled.bodyLimit); return await compiled.run(greq) }
+      const ep: Endpoint = { route: compiled, handle: compose(routePolicies(target, deps), terminal) }
       entry.methods.set(method, ep)
       summaries.push({ path, method, services: services.map(s => ({ name: s.name, type: s.config.type, stage: s.config.stage })), mode: streams ? 'stream' : 'buffered' })
     }
@@ -176,11 +201,12 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
         await Promise.race([Promise.allSettled([...pending]), deadline])
         clearTimeout(timer)
         await pools.close()
+        for (const fn of closers) await fn()
         if (redis !== undefined) {
           redis.replies.close()
           redis.liveness.close()
-          await redis.conns.close()
         }
+        await conns?.close()
         log.flush?.()
       })()
       return await closing

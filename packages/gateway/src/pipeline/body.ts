@@ -39,6 +39,14 @@ export async function readBody (stream: Readable, limit: number): Promise<Buffer
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
 }
 
+/** Reads a streamed request body into memory once (a policy or the merge needs it), with the route's limit. */
+export async function ensureBuffered (greq: { body: import('./types.js').RequestBody }, limit: number): Promise<void> {
+  const b = greq.body
+  if (b.kind !== 'stream') return
+  if (b.length !== undefined && b.length > limit) throw new GatewayError('GW_ERR_BODY_TOO_LARGE', { data: { limitBytes: limit } })
+  greq.body = { kind: 'buffer', bytes: await readBody(b.stream, limit) }
+}
+
 /** A query string as an object; repeated keys become arrays (PROTOCOL §1.2). */
 export function parseQuery (raw: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {}

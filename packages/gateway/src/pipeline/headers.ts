@@ -32,7 +32,7 @@ export function upstreamRequestHeaders (client: IncomingHttpHeaders, keepContent
     if (v === undefined) continue
     if (HOP_BY_HOP.has(name) || name === 'host' || (listed !== undefined && listed.has(name))) continue
     if (name === 'content-length' && !keepContentLength) continue
-    if (name === 'x-forwarded-for' || name === 'x-forwarded-proto' || name === 'x-forwarded-host' || name === 'forwarded') continue
+    if (name === 'x-forwarded-for' || name === 'x-forwarded-proto' || name === 'x-forwarded-host' || name === 'forwarded' || name === 'x-switchyard-claims') continue
     out[name] = v
   }
   return out

@@ -23,6 +23,8 @@ export interface CompiledService {
   readonly name: string
   readonly config: ServiceConfig
   readonly transport: ServiceTransport
+  /** The transport's invoke, wrapped by the service's policies (circuit breaker). */
+  readonly invoke: ServiceTransport['invoke']
   readonly stage: number
   readonly merge: boolean
   readonly awaitResponse: boolean
@@ -178,11 +180,11 @@ export class CompiledRoute {
       if (outcome.response === undefined) {
         const call = { greq, view, baseView: original, parse: this.parse, timeoutMs: svc.timeoutMs, stageState }
         if (!svc.awaitResponse) {
-          const p = svc.transport.invoke(call).catch((err: unknown) => log.warn({ reqId: greq.id, service: svc.name, err }, 'fire-and-forget service failed'))
+          const p = svc.invoke(call).catch((err: unknown) => log.warn({ reqId: greq.id, service: svc.name, err }, 'fire-and-forget service failed'))
           this.#deps.track(p)
           return outcome
         }
-        outcome.response = await svc.transport.invoke(call)
+        outcome.response = await svc.invoke(call)
       }
       if (outcome.response.status >= 400 && cfg.onError !== undefined) {
         const resp = toHttpResponse(outcome.response); const req = view!

@@ -35,6 +35,8 @@ export interface GatewayRequest {
   readonly forwardedProto: string
   readonly forwardedHost: string | undefined
   body: RequestBody
+  /** Verified JWT claims, set by the auth policy; forwarded to services (PRODUCT §4.1). */
+  claims?: Record<string, unknown> | undefined
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal
   readonly log: Logger

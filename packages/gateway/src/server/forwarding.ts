@@ -31,4 +31,9 @@ export function addForwardingHeaders (headers: HeaderMap, greq: GatewayRequest):
   if (greq.forwardedHost !== undefined) headers['x-forwarded-host'] = greq.forwardedHost
   headers['x-request-id'] = greq.id
   headers.traceparent = greq.traceparent
+  if (greq.claims !== undefined) headers[CLAIMS_HEADER] = Buffer.from(JSON.stringify(greq.claims)).toString('base64url')
+  else delete headers[CLAIMS_HEADER] // never believe a client's claims header
 }
+
+/** Verified claims for HTTP services: base64url of their JSON. Set only by the gateway. */
+export const CLAIMS_HEADER = 'x-switchyard-claims'

@@ -10,10 +10,8 @@ import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { GatewayError, errorBody, isGatewayError, type ErrorCode } from '@switchyard/protocol'
 import type { CompiledRoute } from '../pipeline/route.js'
-import type { HttpServiceTransport } from '../transports/http-service.js'
+import type { Handler } from '../policies/types.js'
 import type { GatewayRequest, GatewayResponse, RequestBody } from '../pipeline/types.js'
-import { readBody } from '../pipeline/body.js'
-import { streamService } from '../pipeline/stream.js'
 import { errorResponse } from '../pipeline/respond.js'
 import { requestId, traceparent } from './forwarding.js'
 import type { TrustFn } from './trust.js'
@@ -22,9 +20,8 @@ import type { Metrics } from '../metrics.js'
 /** What runs for one method of one path: a compiled route, streaming when it can. */
 export interface Endpoint {
   route: CompiledRoute
-  /** Set when the route is one HTTP service with no transform: it streams. */
-  stream: HttpServiceTransport | undefined
-  timeoutMs: number
+  /** The route's policies around its terminal handler (stream or buffered run), composed at start. */
+  handle: Handler
 }
 
 export interface PathEntry {
@@ -131,16 +128,7 @@ export function createFront (table: PathEntry[], opts: FrontOptions): FastifyIns
         const greq = gatewayRequest(request, reply, entry.path, trust, log)
         let res: GatewayResponse
         try {
-          if (ep.stream !== undefined) {
-            res = await streamService(ep.stream, greq, ep.timeoutMs, ep.route.bodyLimit)
-          } else {
-            if (greq.body.kind === 'stream') {
-              const { stream, length } = greq.body
-              if (length !== undefined && length > ep.route.bodyLimit) throw new GatewayError('GW_ERR_BODY_TOO_LARGE', { data: { limitBytes: ep.route.bodyLimit } })
-              greq.body = { kind: 'buffer', bytes: await readBody(stream, ep.route.bodyLimit) }
-            }
-            res = await ep.route.run(greq)
-          }
+          res = await ep.handle(greq)
         } catch (err) {
           const e = isGatewayError(err) ? err : new GatewayError('GW_ERR_INTERNAL', { cause: err })
           if (e.statusCode >= 500) log.warn({ reqId: greq.id, code: e.code, service: e.service, err: e.cause ?? e }, e.message)

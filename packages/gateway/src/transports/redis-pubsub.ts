@@ -49,7 +49,8 @@ export class RedisPubSubTransport implements ServiceTransport {
         request: wireRequest(view),
         responseChannel: ctx.replies.channel,
         deadline: Date.now() + call.timeoutMs,
-        traceparent: greq.traceparent
+        traceparent: greq.traceparent,
+        ...(greq.claims !== undefined ? { auth: greq.claims } : {})
       }
       shared = { id, published: ctx.conns.command.publish(channel, JSON.stringify(message)) }
       call.stageState.set(key, shared)

@@ -49,7 +49,8 @@ export class RedisStreamsTransport implements ServiceTransport {
         request: wireRequest(call.view!),
         responseChannel: ctx.replies.channel,
         deadline: Date.now() + call.timeoutMs,
-        traceparent: greq.traceparent
+        traceparent: greq.traceparent,
+        ...(greq.claims !== undefined ? { auth: greq.claims } : {})
       }
       shared = { id, added: ctx.conns.command.xadd(this.stream, 'MAXLEN', '~', String(this.#maxLen), '*', STREAM_FIELD, JSON.stringify(message)) }
       call.stageState.set(key, shared)

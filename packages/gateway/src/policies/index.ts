@@ -1,0 +1,28 @@
+/**
+ * Every route's policies, in a fixed order (STYLE §2; declaration order in the
+ * config does not matter):
+ *
+ *   ip allow/deny → CORS → JWT auth → rate limit → cache → [route: stages, merge]
+ *
+ * and per service, around its transport: circuit breaker. Each factory returns
+ * undefined when its policy is not configured for the route, so a route pays
+ * only for what it uses.
+ */
+import { ipList } from './ip-list.js'
+import { cors } from './cors.js'
+import { authJwt } from './auth-jwt.js'
+import { rateLimit } from './rate-limit.js'
+import { cache } from './cache.js'
+import type { Policy, PolicyDeps, RouteTarget } from './types.js'
+
+export function routePolicies (target: RouteTarget, deps: PolicyDeps): Policy[] {
+  const out: Policy[] = []
+  for (const factory of [ipList, cors, authJwt, rateLimit, cache]) {
+    const p = factory(target, deps)
+    if (p !== undefined) out.push(p)
+  }
+  return out
+}
+
+export { circuitBreaker } from './circuit-breaker.js'
+export { compose, type Handler, type Policy, type PolicyDeps, type RouteTarget } from './types.js'

@@ -1,0 +1,9 @@
+/**
+ * Rate limiting (PRODUCT §4.2). Not built yet: config keys for it are refused at start
+ * (config/validate.ts `unsupportedUses`), so this factory never sees them.
+ */
+import type { Policy, PolicyDeps, RouteTarget } from './types.js'
+
+export function rateLimit (_target: RouteTarget, _deps: PolicyDeps): Policy | undefined {
+  return undefined
+}
