@@ -10,6 +10,7 @@ import { loadConfigFile, readConfigFile } from './config/load.js'
 import { configIssues, unsupportedUses } from './config/validate.js'
 import { Config } from './config/schema.js'
 import { createGateway, SUPPORTED_SERVICE_TYPES } from './gateway.js'
+import { SUPPORTED_POLICY_KEYS } from './policies/index.js'
 
 const USAGE = `Usage: switchyard <command> [options]
 
@@ -53,7 +54,7 @@ async function main (): Promise<void> {
       try { raw = await readConfigFile(file) } catch (err) { fail(describe(err)) }
       const issues = configIssues(raw)
       if (issues.length > 0) fail(`${file}: ${issues.length} ${issues.length === 1 ? 'error' : 'errors'}\n` + issues.map(i => `  ${i.path}: ${i.message}`).join('\n'))
-      const later = unsupportedUses(raw as never, SUPPORTED_SERVICE_TYPES)
+      const later = unsupportedUses(raw as never, SUPPORTED_SERVICE_TYPES, SUPPORTED_POLICY_KEYS)
       for (const u of later) process.stdout.write(`warning: ${u.path}: ${u.feature} is not supported yet; start will refuse it\n`)
       process.stdout.write(`${file}: valid\n`)
       return

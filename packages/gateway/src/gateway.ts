@@ -24,7 +24,7 @@ import { ReplyRouter } from './redis/replies.js'
 import type { RedisContext } from './transports/redis-common.js'
 import { RedisPubSubTransport } from './transports/redis-pubsub.js'
 import { RedisStreamsTransport } from './transports/redis-streams.js'
-import { circuitBreaker, compose, routePolicies, type Handler, type PolicyDeps } from './policies/index.js'
+import { circuitBreaker, compose, routePolicies, SUPPORTED_POLICY_KEYS, type Handler, type PolicyDeps } from './policies/index.js'
 import { ensureBuffered } from './pipeline/body.js'
 import { streamService } from './pipeline/stream.js'
 
@@ -47,6 +47,11 @@ export interface Gateway {
   liveReplicas: () => Record<string, ServiceLiveness>
   /** Whether the Redis connections are up (always true when the config uses no Redis). */
   redisReady: () => boolean
+  /**
+   * Programmatic APIs the policies provide (the admin API calls the same):
+   * e.g. `gateway.api('cache')` once caching is configured. Undefined when the policy is not in use.
+   */
+  api: <T = unknown>(name: string) => T | undefined
 }
 
 export interface RouteSummary { path: string, method: string, services: Array<{ name: string, type: string, stage: number | undefined }>, mode: 'stream' | 'buffered' }
@@ -69,7 +74,7 @@ function routeParams (path: string): Set<string> {
 
 export function createGateway (input: GatewayConfig, options: CreateGatewayOptions = {}): Gateway {
   const config = validateConfig(input)
-  const unsupported = unsupportedUses(config, SUPPORTED_SERVICE_TYPES)
+  const unsupported = unsupportedUses(config, SUPPORTED_SERVICE_TYPES, SUPPORTED_POLICY_KEYS)
   if (unsupported.length > 0) {
     throw new GatewayError('GW_ERR_CONFIG_UNSUPPORTED', {
       message: 'The config uses features this version does not support yet:\n' + unsupported.map(u => `  ${u.path}: ${u.feature} is not supported yet`).join('\n'),
@@ -94,6 +99,7 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
     }
   }
   const closers: Array<() => Promise<void> | void> = []
+  const provided = new Map<string, unknown>()
   let conns: RedisConnections | undefined
   // Created on first use: an HTTP-only config with memory state never touches Redis (Prism crashed without one).
   const getConns = (): RedisConnections => (conns ??= new RedisConnections(redisSettings(config.redis), log))
@@ -104,7 +110,8 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
     instanceId,
     prefix,
     redis: () => config.state === 'redis' || config.redis !== undefined || conns !== undefined ? getConns() : undefined,
-    onClose: (fn) => { closers.push(fn) }
+    onClose: (fn) => { closers.push(fn) },
+    provide: (name, value) => { provided.set(name, value) }
   }
   let redis: RedisContext | undefined
   if (redisServices.size > 0) {
@@ -218,7 +225,8 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
     routes: () => summaries,
     instanceId,
     liveReplicas: () => redis?.liveness.all() ?? {},
-    redisReady: () => redis?.conns.ready ?? true
+    redisReady: () => redis?.conns.ready ?? true,
+    api: <T>(name: string) => provided.get(name) as T | undefined
   }
 }
 

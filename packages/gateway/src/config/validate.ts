@@ -123,25 +123,25 @@ const laterPolicyKeys = ['authentication', 'caching', 'rateLimiting', 'circuitBr
  * Keys that validate (they are Prism's, or planned) but that this version does
  * not implement yet. Start refuses them: a policy silently ignored is a hole.
  */
-export function unsupportedUses (config: GatewayConfig, supportedServiceTypes: ReadonlySet<string>): UnsupportedUse[] {
+export function unsupportedUses (config: GatewayConfig, supportedServiceTypes: ReadonlySet<string>, supportedPolicies: ReadonlySet<string> = new Set()): UnsupportedUse[] {
   const out: UnsupportedUse[] = []
   const top = config as Record<string, unknown>
   for (const k of ['cors', 'webSocket', 'websocket', 'webJobs', 'webjobs', 'createHttpServer', 'createHttpsServer'] as const) {
-    if (top[k] !== undefined) out.push({ path: k, feature: k })
+    if (top[k] !== undefined && !supportedPolicies.has(k)) out.push({ path: k, feature: k })
   }
   const http = config.http as Record<string, unknown> | undefined
   if (http === undefined) return out
-  for (const k of [...laterPolicyKeys, 'plugins'] as const) if (http[k] !== undefined) out.push({ path: `http.${k}`, feature: k })
+  for (const k of [...laterPolicyKeys, 'plugins'] as const) if (http[k] !== undefined && !supportedPolicies.has(k)) out.push({ path: `http.${k}`, feature: k })
   for (const [routePath, methods] of Object.entries(config.http?.routes ?? {})) {
     for (const [method, route] of Object.entries(methods ?? {})) {
       if (route === undefined) continue
       const mp = ['http', 'routes', routePath, method]
-      for (const k of laterPolicyKeys) if ((route as Record<string, unknown>)[k] !== undefined) out.push({ path: formatPath([...mp, k]), feature: k })
+      for (const k of laterPolicyKeys) if ((route as Record<string, unknown>)[k] !== undefined && !supportedPolicies.has(k)) out.push({ path: formatPath([...mp, k]), feature: k })
       for (const [name, svc] of Object.entries(route.services)) {
         const sp = [...mp, 'services', name]
         if (!supportedServiceTypes.has(svc.type)) out.push({ path: formatPath([...sp, 'type']), feature: `type: "${svc.type}"` })
         for (const k of ['authentication', 'caching', 'rateLimiting', 'circuitBreaker'] as const) {
-          if ((svc as Record<string, unknown>)[k] !== undefined) out.push({ path: formatPath([...sp, k]), feature: k })
+          if ((svc as Record<string, unknown>)[k] !== undefined && !supportedPolicies.has(k)) out.push({ path: formatPath([...sp, k]), feature: k })
         }
       }
     }

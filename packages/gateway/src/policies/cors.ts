@@ -4,6 +4,9 @@
  */
 import type { Policy, PolicyDeps, RouteTarget } from './types.js'
 
+/** Config keys this module implements ('cors' once built); start refuses a key no module implements. */
+export const keys: readonly string[] = []
+
 export function cors (_target: RouteTarget, _deps: PolicyDeps): Policy | undefined {
   return undefined
 }

@@ -8,11 +8,12 @@
  * undefined when its policy is not configured for the route, so a route pays
  * only for what it uses.
  */
-import { ipList } from './ip-list.js'
-import { cors } from './cors.js'
-import { authJwt } from './auth-jwt.js'
-import { rateLimit } from './rate-limit.js'
-import { cache } from './cache.js'
+import { ipList, keys as ipListKeys } from './ip-list.js'
+import { cors, keys as corsKeys } from './cors.js'
+import { authJwt, keys as authKeys } from './auth-jwt.js'
+import { rateLimit, keys as rateLimitKeys } from './rate-limit.js'
+import { cache, keys as cacheKeys } from './cache.js'
+import { keys as breakerKeys } from './circuit-breaker.js'
 import type { Policy, PolicyDeps, RouteTarget } from './types.js'
 
 export function routePolicies (target: RouteTarget, deps: PolicyDeps): Policy[] {
@@ -25,4 +26,7 @@ export function routePolicies (target: RouteTarget, deps: PolicyDeps): Policy[] 
 }
 
 export { circuitBreaker } from './circuit-breaker.js'
+
+/** Policy config keys some module implements (`authentication`, `caching`, …). */
+export const SUPPORTED_POLICY_KEYS: ReadonlySet<string> = new Set([...ipListKeys, ...corsKeys, ...authKeys, ...rateLimitKeys, ...cacheKeys, ...breakerKeys])
 export { compose, type Handler, type Policy, type PolicyDeps, type RouteTarget } from './types.js'

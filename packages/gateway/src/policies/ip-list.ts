@@ -4,6 +4,9 @@
  */
 import type { Policy, PolicyDeps, RouteTarget } from './types.js'
 
+/** Config keys this module implements ('allowList' once built); start refuses a key no module implements. */
+export const keys: readonly string[] = []
+
 export function ipList (_target: RouteTarget, _deps: PolicyDeps): Policy | undefined {
   return undefined
 }

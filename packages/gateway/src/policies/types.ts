@@ -25,6 +25,8 @@ export interface PolicyDeps {
   readonly redis: () => RedisConnections | undefined
   /** Registers work to finish (or cancel) on close. */
   readonly onClose: (fn: () => Promise<void> | void) => void
+  /** Offers a programmatic API on the gateway (`gateway.api(name)`), e.g. cache invalidation. */
+  readonly provide: (name: string, value: unknown) => void
 }
 
 /** The route a policy is built for. */
