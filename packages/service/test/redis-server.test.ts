@@ -36,6 +36,7 @@ test('startRedis: kill (SIGKILL) and restart on the same port', async (t) => {
   assert.equal(await client.get(`${server.prefix}:k`), null)
   assert.equal(await client.ping(), 'PONG')
 
+  client.disconnect()
   await server.stop()
   await server.stop() // idempotent
   assert.equal(server.running, false)
