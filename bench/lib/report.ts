@@ -1,0 +1,180 @@
+/**
+ * Results → the markdown of bench/results/latest.md: one table of every
+ * measurement, the ratios of the gateway to each anchor within the same
+ * scenario, and the PRODUCT §8.1 bars with PASS / FAIL / SKIPPED.
+ */
+import type { ScenarioId } from './scenarios.js'
+import { TARGET_LABELS, type TargetKind } from './targets.js'
+
+export interface Sample {
+  /** 2xx responses per second. */
+  rps: number
+  p50Ms: number
+  p99Ms: number
+  /** CPU time (user + system) of the process under test per response, in µs. */
+  cpuUsPerReq: number
+  responses: number
+  ok: number
+  non2xx: number
+  errors: number
+}
+
+export interface TargetResult {
+  kind: TargetKind
+  status: 'ok' | 'skipped' | 'failed'
+  reason?: string
+  samples: Sample[]
+  /** Largest peak RSS over the rounds, in KiB. */
+  peakRssKb?: number
+  notes: string[]
+}
+
+export interface ScenarioResult {
+  id: ScenarioId
+  title: string
+  targets: TargetResult[]
+}
+
+export interface RunInfo {
+  mode: string
+  date: string
+  commit: string
+  node: string
+  cpu: string
+  cores: number
+  tool: string
+  durationS: number
+  warmupS: number
+  rounds: number
+  connections: number
+  versions: string[]
+  notes: string[]
+}
+
+export interface Bar {
+  name: string
+  status: 'PASS' | 'FAIL' | 'SKIPPED'
+  ratio?: number
+  detail: string
+}
+
+export function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  if (s.length === 0) return Number.NaN
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+}
+
+const int = (x: number): string => Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '—'
+const dec = (x: number, digits = 2): string => Number.isFinite(x) ? x.toFixed(digits) : '—'
+const ratio = (x: number | undefined): string => x === undefined || !Number.isFinite(x) ? '—' : `${x.toFixed(2)}×`
+const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ')
+
+/** Median 2xx req/s of a measured target. */
+export function rpsOf (t: TargetResult | undefined): number | undefined {
+  return t?.status === 'ok' && t.samples.length > 0 ? median(t.samples.map(s => s.rps)) : undefined
+}
+
+function errorsOf (t: TargetResult): { non2xx: number, errors: number, responses: number } {
+  return t.samples.reduce((a, s) => ({ non2xx: a.non2xx + s.non2xx, errors: a.errors + s.errors, responses: a.responses + s.responses }), { non2xx: 0, errors: 0, responses: 0 })
+}
+
+function whyMissing (scenarios: ScenarioResult[], id: ScenarioId, kind: TargetKind): string {
+  const s = scenarios.find(x => x.id === id)
+  if (s === undefined) return `scenario "${id}" not run`
+  const t = s.targets.find(x => x.kind === kind)
+  if (t === undefined) return `${TARGET_LABELS[kind]} not run in "${id}"`
+  return `${TARGET_LABELS[kind]} in "${id}" ${t.status}${t.reason !== undefined ? `: ${t.reason}` : ''}`
+}
+
+/** The bars of the issue tracker (PRODUCT §8.1), each from ratios measured in this run. */
+export function evaluateBars (scenarios: ScenarioResult[]): Bar[] {
+  const find = (id: ScenarioId, kind: TargetKind): TargetResult | undefined => scenarios.find(s => s.id === id)?.targets.find(t => t.kind === kind)
+  const defs: Array<{ name: string, num: [ScenarioId, TargetKind], den: [ScenarioId, TargetKind], min: number }> = [
+    { name: 'passthrough ≥ 0.9× undici proxy', num: ['passthrough', 'gateway'], den: ['passthrough', 'undici'], min: 0.9 },
+    { name: 'passthrough ≥ 1.3× fastify + reply-from', num: ['passthrough', 'gateway'], den: ['passthrough', 'fastify'], min: 1.3 },
+    { name: 'pub/sub route ≥ 0.8× bare pub/sub server', num: ['redis', 'gateway'], den: ['redis', 'bare-pubsub'], min: 0.8 },
+    { name: 'streams route ≥ 0.6× bare pub/sub server', num: ['stream', 'gateway'], den: ['stream', 'bare-pubsub'], min: 0.6 },
+    { name: 'cache hit ≥ 2× passthrough', num: ['cache', 'gateway'], den: ['passthrough', 'gateway'], min: 2 },
+    { name: 'JWT + rate limit ≥ 0.8× passthrough', num: ['jwt', 'gateway'], den: ['passthrough', 'gateway'], min: 0.8 }
+  ]
+  return defs.map(d => {
+    const a = find(...d.num)
+    const b = find(...d.den)
+    const ra = rpsOf(a)
+    const rb = rpsOf(b)
+    if (ra === undefined || rb === undefined || rb === 0) {
+      const missing = ra === undefined ? whyMissing(scenarios, ...d.num) : whyMissing(scenarios, ...d.den)
+      // A gateway that started but answered wrongly fails the bar; anything not run is skipped.
+      const failed = (ra === undefined && a?.status === 'failed') || (rb === undefined && d.den[1] === 'gateway' && b?.status === 'failed')
+      return { name: d.name, status: failed ? 'FAIL' : 'SKIPPED', detail: missing }
+    }
+    const r = ra / rb
+    const errs = [a!, b!].map(errorsOf).reduce((x, y) => x + y.non2xx + y.errors, 0)
+    return {
+      name: d.name,
+      status: r >= d.min ? 'PASS' : 'FAIL',
+      ratio: r,
+      detail: `${int(ra)} ÷ ${int(rb)} req/s${errs > 0 ? ` (⚠ ${errs} non-2xx or socket errors during the runs)` : ''}`
+    }
+  })
+}
+
+const RATIO_COLUMNS: TargetKind[] = ['direct', 'undici', 'fastify', 'nginx', 'bare-pubsub']
+
+export function renderReport (info: RunInfo, scenarios: ScenarioResult[], bars: Bar[]): string {
+  const out: string[] = []
+  out.push(`# Switchyard benchmark — ${info.mode} run`, '')
+  out.push(`${info.date} · commit ${info.commit} · Node ${info.node} · ${info.cpu} (${info.cores} cores)  `)
+  out.push(`Load: ${info.tool}, ${info.connections} connections, ${info.warmupS} s warm-up + ${info.durationS} s measured × ${info.rounds} round${info.rounds === 1 ? '' : 's'}; figures are medians${info.rounds > 1 ? ' (min–max)' : ''} over rounds.  `)
+  if (info.versions.length > 0) out.push(`${info.versions.join(' · ')}`)
+  out.push('', '> Every process runs on this one machine, so absolute numbers move from run to run; the ratios between targets measured in the same run are the figures that count.', '')
+
+  out.push('## Results', '')
+  out.push('| Scenario | Target | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | gateway ÷ target |')
+  out.push('|---|---|--:|--:|--:|--:|--:|--:|')
+  for (const s of scenarios) {
+    const gw = rpsOf(s.targets.find(t => t.kind === 'gateway'))
+    for (const t of s.targets) {
+      const label = TARGET_LABELS[t.kind]
+      if (t.status !== 'ok') {
+        out.push(`| ${cell(s.title)} | ${label} | ${cell(`${t.status}: ${t.reason ?? ''}`)} | | | | | |`)
+        continue
+      }
+      const rps = t.samples.map(x => x.rps)
+      const spread = t.samples.length > 1 ? ` (${int(Math.min(...rps))}–${int(Math.max(...rps))})` : ''
+      const e = errorsOf(t)
+      const warn = e.non2xx + e.errors > 0 ? ` ⚠ ${e.non2xx} non-2xx, ${e.errors} errors` : ''
+      const r = t.kind === 'gateway' ? '—' : ratio(gw === undefined ? undefined : gw / rpsOf(t)!)
+      out.push(`| ${cell(s.title)} | ${label} | ${int(median(rps))}${spread}${warn} | ${dec(median(t.samples.map(x => x.p50Ms)))} | ${dec(median(t.samples.map(x => x.p99Ms)))} | ${dec(median(t.samples.map(x => x.cpuUsPerReq)), 1)} | ${t.peakRssKb === undefined ? '—' : dec(t.peakRssKb / 1024, 1)} | ${r} |`)
+    }
+  }
+
+  out.push('', '## Ratios', '', 'Gateway req/s divided by each target\'s req/s in the same scenario (1.00× = as fast; above 1 = the gateway is faster).', '')
+  out.push(`| Scenario | gateway req/s | ${RATIO_COLUMNS.map(k => `÷ ${TARGET_LABELS[k]}`).join(' | ')} |`)
+  out.push(`|---|--:|${RATIO_COLUMNS.map(() => '--:').join('|')}|`)
+  for (const s of scenarios) {
+    const gwT = s.targets.find(t => t.kind === 'gateway')
+    const gw = rpsOf(gwT)
+    const cols = RATIO_COLUMNS.map(k => {
+      const t = s.targets.find(x => x.kind === k)
+      if (t === undefined) return ''
+      const r = rpsOf(t)
+      if (r === undefined) return t.status
+      return gw === undefined ? '—' : ratio(gw / r)
+    })
+    out.push(`| ${cell(s.title)} | ${gw === undefined ? (gwT?.status ?? 'not run') : int(gw)} | ${cols.join(' | ')} |`)
+  }
+
+  out.push('', '## Bars (PRODUCT §8.1)', '')
+  for (const b of bars) out.push(`- **${b.status}** ${b.name}${b.ratio !== undefined ? ` — measured ${ratio(b.ratio)}` : ''} (${b.detail})`)
+
+  const notes = [...info.notes]
+  for (const s of scenarios) for (const t of s.targets) for (const n of t.notes) notes.push(`${s.id} / ${TARGET_LABELS[t.kind]}: ${n}`)
+  if (notes.length > 0) {
+    out.push('', '## Notes', '')
+    for (const n of notes) out.push(`- ${n}`)
+  }
+  out.push('')
+  return out.join('\n')
+}

@@ -1,0 +1,116 @@
+/**
+ * The processes under test: the gateway (through its CLI, with a config
+ * generated from configs/gateway.template.json) and the anchors. Each start
+ * resolves with a running target or throws an Error whose message is the skip reason.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startNginx } from '../anchors/nginx.js'
+import { JWT_SECRET, REQUEST_CHANNEL } from './constants.js'
+import { failureReason, freePort, ROOT, spawnChild, spawnTs, stopChild, waitForLine, type Child } from './procs.js'
+
+export type TargetKind = 'gateway' | 'direct' | 'undici' | 'fastify' | 'nginx' | 'bare-pubsub'
+
+export const TARGET_LABELS: Record<TargetKind, string> = {
+  gateway: 'Switchyard gateway',
+  direct: 'backend, direct',
+  undici: 'undici proxy',
+  fastify: 'fastify + reply-from',
+  nginx: 'nginx proxy_pass',
+  'bare-pubsub': 'bare pub/sub server'
+}
+
+export interface Running {
+  kind: TargetKind
+  /** Base URL, e.g. http://127.0.0.1:41234 */
+  base: string
+  /** The process whose CPU and memory are measured (with its descendants). */
+  pid: number
+  /** Present when the harness owns the process for this scenario only. */
+  child?: Child
+  notes: string[]
+}
+
+export interface HarnessEnv {
+  tmp: string
+  backend: string
+  backendPid: number
+  redisUrl?: string
+  nginxBin?: string
+  gatewayBin: string
+}
+
+const LISTENING = /listening on (https?:\/\/\S+)/
+const START_TIMEOUT_MS = 30_000
+
+/** The template with placeholders filled in, as an object. */
+export function gatewayConfig (env: HarnessEnv, routes: string[], withLogging: boolean): Record<string, unknown> {
+  const raw = readFileSync(join(ROOT, 'bench/configs/gateway.template.json'), 'utf8')
+  const values: Record<string, string> = { REDIS_URL: env.redisUrl ?? '', BACKEND: env.backend, JWT_SECRET }
+  const filled = raw.replace(/\$\{([A-Z_]+)\}/g, (_m, name: string) => JSON.stringify(values[name] ?? '').slice(1, -1))
+  const config = JSON.parse(filled) as { redis?: unknown, logging?: unknown, http: { routes: Record<string, unknown> } }
+  const all = config.http.routes
+  config.http.routes = Object.fromEntries(routes.map(r => {
+    if (all[r] === undefined) throw new Error(`bench/configs/gateway.template.json has no route ${r}`)
+    return [r, all[r]]
+  }))
+  if (env.redisUrl === undefined) delete config.redis
+  if (!withLogging) delete config.logging
+  return config
+}
+
+/** Starts the gateway CLI with only `routes`; a start failure becomes the Error's message. */
+export async function startGateway (env: HarnessEnv, name: string, routes: string[]): Promise<Running> {
+  if (!existsSync(env.gatewayBin)) throw new Error(`${env.gatewayBin} does not exist yet`)
+  const notes: string[] = []
+  for (const withLogging of [true, false]) {
+    const file = join(env.tmp, `gateway-${name}${withLogging ? '' : '-nolog'}.json`)
+    writeFileSync(file, JSON.stringify(gatewayConfig(env, routes, withLogging), null, 2))
+    const port = await freePort()
+    const child = spawnChild(`gateway(${name})`, process.execPath, [env.gatewayBin, 'start', '-c', file, '--port', String(port)])
+    try {
+      const m = await waitForLine(child, LISTENING, START_TIMEOUT_MS)
+      return { kind: 'gateway', base: m[1]!.replace(/\/$/, ''), pid: child.pid, child, notes }
+    } catch (err) {
+      await stopChild(child)
+      const reason = failureReason(child)
+      if (withLogging && /\blogging\b/.test(reason) && !/not supported yet/.test(reason)) {
+        notes.push(`the gateway rejected the logging key (${reason}); ran with its default logging`)
+        continue
+      }
+      throw new Error(child.isDone() ? reason : (err as Error).message)
+    }
+  }
+  throw new Error('the gateway did not start')
+}
+
+async function startTs (kind: TargetKind, file: string, args: string[]): Promise<Running> {
+  const child = spawnTs(kind, file, args)
+  try {
+    const m = await waitForLine(child, LISTENING, START_TIMEOUT_MS)
+    return { kind, base: m[1]!, pid: child.pid, child, notes: [] }
+  } catch (err) {
+    await stopChild(child)
+    throw err
+  }
+}
+
+/** Starts one anchor (the direct backend is already running and shared). */
+export async function startAnchor (env: HarnessEnv, kind: Exclude<TargetKind, 'gateway'>): Promise<Running> {
+  switch (kind) {
+    case 'direct':
+      return { kind, base: env.backend, pid: env.backendPid, notes: [] }
+    case 'undici':
+      return await startTs(kind, 'bench/anchors/undici-proxy.ts', ['--upstream', env.backend])
+    case 'fastify':
+      return await startTs(kind, 'bench/anchors/fastify-reply-from.ts', ['--upstream', env.backend])
+    case 'bare-pubsub':
+      if (env.redisUrl === undefined) throw new Error('no Redis (redis-server not on PATH)')
+      return await startTs(kind, 'bench/anchors/bare-pubsub.ts', ['--redis', env.redisUrl, '--channel', REQUEST_CHANNEL])
+    case 'nginx': {
+      if (env.nginxBin === undefined) throw new Error('nginx not on PATH')
+      const { child, port } = await startNginx(env.nginxBin, join(env.tmp, `nginx-${Date.now()}`), env.backend.replace(/^http:\/\//, ''))
+      return { kind, base: `http://127.0.0.1:${port}`, pid: child.pid, child, notes: [] }
+    }
+  }
+}
