@@ -130,11 +130,13 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
       const services: CompiledService[] = Object.entries(route.services).map(([name, cfg]) => {
         const transport = registerTransport(makeTransport(name, cfg, params, pools, log, redis))
         const base = transport.invoke.bind(transport)
+        const guard = circuitBreaker(target, name, deps)
         return {
           name,
           config: cfg,
           transport,
-          invoke: circuitBreaker(target, name, deps)?.(base) ?? base,
+          invoke: guard?.(base) ?? base,
+        guarded: guard !== undefined,
           stage: cfg.stage ?? Number.POSITIVE_INFINITY, // unstaged services run last (Prism)
           merge: cfg.merge !== false,
           awaitResponse: cfg.awaitResponse !== false,
@@ -150,7 +152,14 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
       const terminal: Handler = streams
         ? async (greq) => await streamService(only.transport as HttpServiceTransport, greq, only.timeoutMs, compiled.bodyLimit)
         : async (greq) => { await ensureBuffered(greq, compiled.bodyLimit); return await compiled.run(greq) }
-      const ep: Endpoint = { route: compiled, handle: compose(routePolicies(target, deps), terminal) }
+      const policies = routePolicies(target, deps)
+      const ep: Endpoint = {
+        route: compiled,
+        handle: compose(policies, terminal),
+        direct: streams && policies.length === 0 && !only.guarded
+          ? { service: only.transport as HttpServiceTransport, timeoutMs: only.timeoutMs, bodyLimit: compiled.bodyLimit }
+          : undefined
+      }
       entry.methods.set(method, ep)
       summaries.push({ path, method, services: services.map(s => ({ name: s.name, type: s.config.type, stage: s.config.stage })), mode: streams ? 'stream' : 'buffered' })
     }

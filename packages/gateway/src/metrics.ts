@@ -21,9 +21,18 @@ export class Metrics {
     this.#redisReplies = new Counter({ name: 'switchyard_redis_replies_total', help: 'Replies read from Redis, by outcome (matched, malformed, unmatched, late)', labelNames: ['outcome'], registers })
   }
 
+  // Labeled children cached per label set: labels() hashes its arguments on every call.
+  readonly #requestChildren = new Map<string, { count: { inc: () => void }, time: { observe: (v: number) => void } }>()
+
   request (route: string, method: string, status: number, seconds: number): void {
-    this.#requests.labels(route, method, String(status)).inc()
-    this.#duration.labels(route).observe(seconds)
+    const key = `${route}\0${method}\0${status}`
+    let c = this.#requestChildren.get(key)
+    if (c === undefined) {
+      c = { count: this.#requests.labels(route, method, String(status)), time: this.#duration.labels(route) }
+      this.#requestChildren.set(key, c)
+    }
+    c.count.inc()
+    c.time.observe(seconds)
   }
 
   serviceCall (service: string, type: string, outcome: string, _ms: number): void {

@@ -25,6 +25,8 @@ export interface CompiledService {
   readonly transport: ServiceTransport
   /** The transport's invoke, wrapped by the service's policies (circuit breaker). */
   readonly invoke: ServiceTransport['invoke']
+  /** A policy (circuit breaker) wraps `invoke`. */
+  readonly guarded: boolean
   readonly stage: number
   readonly merge: boolean
   readonly awaitResponse: boolean

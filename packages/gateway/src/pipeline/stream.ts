@@ -3,9 +3,11 @@
  * transform pipes the client's body to the service and the service's body to
  * the client, in constant memory, with back-pressure both ways.
  */
+import type { ServerResponse } from 'node:http'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import type { Dispatcher } from 'undici'
 import { GatewayError } from '@switchyard/protocol'
-import { buildPath, callTarget, IDEMPOTENT, upstreamError } from '../transports/http.js'
+import { buildPath, callTarget, IDEMPOTENT, PRECISE_TIMER_BELOW_MS, upstreamError } from '../transports/http.js'
 import type { HttpServiceTransport } from '../transports/http-service.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import type { GatewayRequest, GatewayResponse } from './types.js'
@@ -26,17 +28,7 @@ class ByteLimit extends Transform {
 export async function streamService (service: HttpServiceTransport, greq: GatewayRequest, timeoutMs: number, bodyLimit: number): Promise<GatewayResponse> {
   const headers = upstreamRequestHeaders(greq.headers, true)
   addForwardingHeaders(headers, greq)
-  let body: Readable | undefined
-  if (greq.body.kind === 'stream') {
-    if (greq.body.length !== undefined) {
-      if (greq.body.length > bodyLimit) throw new GatewayError('GW_ERR_BODY_TOO_LARGE', { data: { limitBytes: bodyLimit } })
-      body = greq.body.stream // Node enforces the declared length.
-    } else {
-      const limited = new ByteLimit(bodyLimit)
-      greq.body.stream.on('error', (err: Error) => limited.destroy(err))
-      body = greq.body.stream.pipe(limited)
-    }
-  }
+  const body = requestBody(greq, bodyLimit)
   // Only an idempotent request without a body can be replayed.
   const retries = body === undefined && IDEMPOTENT.has(greq.method) ? service.config.retries ?? 0 : 0
   for (let attempt = 0; ; attempt++) {
@@ -48,7 +40,7 @@ export async function streamService (service: HttpServiceTransport, greq: Gatewa
         headers,
         body,
         timeoutMs,
-        signal: greq.signal
+        signal: undefined // a client that leaves destroys the piped response, which ends the upstream body
       }, service.name)
       if (attempt < retries && (res.statusCode === 502 || res.statusCode === 503 || res.statusCode === 504)) {
         service.targets.failed(target)
@@ -60,8 +52,73 @@ export async function streamService (service: HttpServiceTransport, greq: Gatewa
     } catch (err) {
       const e = upstreamError(err, service.name, false)
       if (e.code === 'GW_ERR_UPSTREAM_UNREACHABLE') service.targets.failed(target)
-      if (attempt < retries && e.retryable && !greq.signal.aborted) continue
+      if (attempt < retries && e.retryable) continue
       throw e
     }
   }
+}
+
+/**
+ * The passthrough fast path, for a streaming route with no policy that needs
+ * to see the response: undici writes the service's body straight into the
+ * client's response (`pool.stream`), with no intermediate stream and no
+ * framework work on the way out. Resolves with the status sent; throws a
+ * GatewayError only while nothing has been written yet.
+ */
+export async function streamDirect (service: HttpServiceTransport, greq: GatewayRequest, timeoutMs: number, bodyLimit: number, res: ServerResponse): Promise<number> {
+  const headers = upstreamRequestHeaders(greq.headers, true)
+  addForwardingHeaders(headers, greq)
+  const body = requestBody(greq, bodyLimit)
+  const retries = body === undefined && IDEMPOTENT.has(greq.method) ? service.config.retries ?? 0 : 0
+  const precise = timeoutMs < PRECISE_TIMER_BELOW_MS
+  for (let attempt = 0; ; attempt++) {
+    const target = service.targets.pick()
+    let status = 0
+    let timer: NodeJS.Timeout | undefined
+    let timedOut = false
+    const ac = precise ? new AbortController() : undefined
+    if (ac !== undefined) timer = setTimeout(() => { timedOut = true; ac.abort() }, timeoutMs)
+    try {
+      await target.pool.stream({
+        method: greq.method as Dispatcher.HttpMethod,
+        path: buildPath(target, greq.params, greq.rawQuery),
+        headers,
+        body: body ?? null,
+        signal: ac?.signal,
+        headersTimeout: precise ? 0 : timeoutMs,
+        bodyTimeout: timeoutMs
+      }, ({ statusCode, headers: upstream }) => {
+        clearTimeout(timer)
+        status = statusCode
+        const out = downstreamResponseHeaders(upstream as Record<string, string | string[] | undefined>, false)
+        out['x-request-id'] = greq.id
+        res.writeHead(statusCode, out)
+        return res
+      })
+      service.targets.succeeded(target)
+      return status
+    } catch (err) {
+      clearTimeout(timer)
+      if (status !== 0) {
+        // The head is out: all that is left is to cut the response short.
+        res.destroy()
+        return status
+      }
+      const e = upstreamError(err, service.name, timedOut)
+      if (e.code === 'GW_ERR_UPSTREAM_UNREACHABLE') service.targets.failed(target)
+      if (attempt < retries && e.retryable) continue
+      throw e
+    }
+  }
+}
+
+function requestBody (greq: GatewayRequest, bodyLimit: number): Readable | undefined {
+  if (greq.body.kind !== 'stream') return undefined
+  if (greq.body.length !== undefined) {
+    if (greq.body.length > bodyLimit) throw new GatewayError('GW_ERR_BODY_TOO_LARGE', { data: { limitBytes: bodyLimit } })
+    return greq.body.stream // Node enforces the declared length.
+  }
+  const limited = new ByteLimit(bodyLimit)
+  greq.body.stream.on('error', (err: Error) => limited.destroy(err))
+  return greq.body.stream.pipe(limited)
 }

@@ -15,14 +15,26 @@ export function requestId (header: string | string[] | undefined): string {
   return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID()
 }
 
+// Span and trace ids come from a pool of random bytes refilled 4 KiB at a time,
+// not from one randomBytes() call per request.
+const POOL_BYTES = 4096
+let pool = randomBytes(POOL_BYTES)
+let offset = 0
+function randomHex (bytes: number): string {
+  if (offset + bytes > POOL_BYTES) { pool = randomBytes(POOL_BYTES); offset = 0 }
+  const s = pool.toString('hex', offset, offset + bytes)
+  offset += bytes
+  return s
+}
+
 /** Continues the client's trace with a new span of the gateway's, or starts one. */
 export function traceparent (header: string | string[] | undefined): string {
-  const span = randomBytes(8).toString('hex')
+  const span = randomHex(8)
   if (typeof header === 'string') {
     const m = TRACEPARENT.exec(header.trim().toLowerCase())
     if (m !== null && m[1] !== 'ff' && !/^0+$/.test(m[2]!) && !/^0+$/.test(m[3]!)) return `00-${m[2]}-${span}-${m[4]}`
   }
-  return `00-${randomBytes(16).toString('hex')}-${span}-01`
+  return `00-${randomHex(16)}-${span}-01`
 }
 
 export function addForwardingHeaders (headers: HeaderMap, greq: GatewayRequest): void {

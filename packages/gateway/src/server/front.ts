@@ -11,6 +11,8 @@ import type { Logger } from 'pino'
 import { GatewayError, errorBody, isGatewayError, type ErrorCode } from '@switchyard/protocol'
 import type { CompiledRoute } from '../pipeline/route.js'
 import type { Handler } from '../policies/types.js'
+import type { HttpServiceTransport } from '../transports/http-service.js'
+import { streamDirect } from '../pipeline/stream.js'
 import type { GatewayRequest, GatewayResponse, RequestBody } from '../pipeline/types.js'
 import { errorResponse } from '../pipeline/respond.js'
 import { requestId, traceparent } from './forwarding.js'
@@ -22,6 +24,8 @@ export interface Endpoint {
   route: CompiledRoute
   /** The route's policies around its terminal handler (stream or buffered run), composed at start. */
   handle: Handler
+  /** Set when the route streams and no policy needs to see its response: the passthrough fast path. */
+  direct?: { service: HttpServiceTransport, timeoutMs: number, bodyLimit: number } | undefined
 }
 
 export interface PathEntry {
@@ -67,10 +71,22 @@ export function send (reply: FastifyReply, res: GatewayResponse, id: string): Fa
   return reply.send(res.body)
 }
 
+/**
+ * One log line and the metrics per answered request, written when the answer's
+ * head goes out (for a streamed body: before its last byte). Done here rather
+ * than in a fastify onResponse hook, which costs every request a hook run.
+ */
+function completed (log: Logger, metrics: Metrics, route: string, request: FastifyRequest, reply: FastifyReply, status: number): void {
+  const ms = reply.elapsedTime
+  log.info({ reqId: request.id, method: request.method, url: request.url, status, ms }, 'request completed')
+  metrics.request(route, request.method, status, ms / 1000)
+}
+
 export function createFront (table: PathEntry[], opts: FrontOptions): FastifyInstance {
   const { log, metrics, trust } = opts
   const app = Fastify({
-    loggerInstance: log,
+    // fastify would make a pino child logger per request; the gateway logs with its own logger.
+    logger: false,
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: (address: string, hop: number) => trust(address, hop),
     bodyLimit: Number.MAX_SAFE_INTEGER, // limits are enforced per route (413 with the catalogue code)
@@ -96,6 +112,7 @@ export function createFront (table: PathEntry[], opts: FrontOptions): FastifyIns
 
   app.setNotFoundHandler((request, reply) => {
     send(reply, errorResponse(new GatewayError('GW_ERR_ROUTE_NOT_FOUND'), request.id), request.id)
+    completed(log, metrics, '(none)', request, reply, 404)
   })
   app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
     let e: GatewayError
@@ -107,14 +124,8 @@ export function createFront (table: PathEntry[], opts: FrontOptions): FastifyIns
     if (e.statusCode >= 500) log.error({ reqId: request.id, err }, 'request failed')
     else log.info({ reqId: request.id, code: e.code, reason: err.message }, 'request refused')
     send(reply, errorResponse(e, request.id), request.id)
+    completed(log, metrics, request.routeOptions.url ?? '(none)', request, reply, e.statusCode)
   })
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = (request.routeOptions.url ?? '(none)')
-    log.info({ reqId: request.id, method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request completed')
-    metrics.request(route, request.method, reply.statusCode, reply.elapsedTime / 1000)
-    done()
-  })
-
   for (const entry of table) {
     app.route({
       method: ROUTE_METHODS,
@@ -123,9 +134,31 @@ export function createFront (table: PathEntry[], opts: FrontOptions): FastifyIns
         const method = request.method
         const ep = entry.methods.get(method) ?? (method === 'HEAD' ? entry.methods.get('GET') : undefined) ?? (method !== 'TRACE' ? entry.methods.get('ALL') : undefined)
         if (ep === undefined) {
-          return send(reply, errorResponse(new GatewayError('GW_ERR_METHOD_NOT_ALLOWED'), request.id, { allow: entry.allow }), request.id)
+          send(reply, errorResponse(new GatewayError('GW_ERR_METHOD_NOT_ALLOWED'), request.id, { allow: entry.allow }), request.id)
+          completed(log, metrics, entry.path, request, reply, 405)
+          return reply
         }
         const greq = gatewayRequest(request, reply, entry.path, trust, log)
+        if (ep.direct !== undefined) {
+          reply.hijack()
+          let status: number
+          try {
+            status = await streamDirect(ep.direct.service, greq, ep.direct.timeoutMs, ep.direct.bodyLimit, reply.raw)
+          } catch (err) {
+            const e = isGatewayError(err) ? err : new GatewayError('GW_ERR_INTERNAL', { cause: err })
+            if (e.statusCode >= 500) log.warn({ reqId: greq.id, code: e.code, service: e.service, err: e.cause ?? e }, e.message)
+            else log.info({ reqId: greq.id, code: e.code }, e.message)
+            const r = errorResponse(e, greq.id)
+            status = r.status
+            if (!reply.raw.headersSent && !reply.raw.destroyed) {
+              r.headers['x-request-id'] = greq.id
+              reply.raw.writeHead(r.status, r.headers)
+              reply.raw.end(r.body)
+            }
+          }
+          completed(log, metrics, entry.path, request, reply, status)
+          return
+        }
         let res: GatewayResponse
         try {
           res = await ep.handle(greq)
@@ -135,7 +168,9 @@ export function createFront (table: PathEntry[], opts: FrontOptions): FastifyIns
           else log.info({ reqId: greq.id, code: e.code }, e.message)
           res = errorResponse(e, greq.id)
         }
-        return send(reply, res, greq.id)
+        send(reply, res, greq.id)
+        completed(log, metrics, entry.path, request, reply, res.status)
+        return reply
       }
     })
   }
@@ -150,8 +185,6 @@ function gatewayRequest (request: FastifyRequest, reply: FastifyReply, route: st
   const xff = request.headers['x-forwarded-for']
   const trusted = trust(peer, 0)
   const forwardedFor = trusted && xff !== undefined ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer
-  const controller = new AbortController()
-  reply.raw.once('close', () => { if (!reply.raw.writableFinished) controller.abort() })
   let body: RequestBody = { kind: 'none' }
   if (request.body !== undefined && request.body !== null) {
     const cl = request.headers['content-length']
@@ -166,13 +199,20 @@ function gatewayRequest (request: FastifyRequest, reply: FastifyReply, route: st
     rawQuery: q === -1 ? '' : url.slice(q + 1),
     params: request.params as Record<string, string>,
     headers: request.headers,
-    remoteAddress: request.ip,
+    remoteAddress: trusted ? request.ip : peer,
     remotePort: raw.socket.remotePort ?? 0,
     forwardedFor,
-    forwardedProto: request.protocol,
-    forwardedHost: request.host,
+    forwardedProto: trusted ? request.protocol : (raw.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http',
+    forwardedHost: trusted ? request.host : request.headers.host,
     body,
-    signal: controller.signal,
-    log
+    log,
+    // Created on first use: most requests (the streaming path) never need one.
+    get signal (): AbortSignal {
+      const controller = new AbortController()
+      if (reply.raw.destroyed && !reply.raw.writableFinished) controller.abort()
+      else reply.raw.once('close', () => { if (!reply.raw.writableFinished) controller.abort() })
+      Object.defineProperty(this, 'signal', { value: controller.signal })
+      return controller.signal
+    }
   }
 }

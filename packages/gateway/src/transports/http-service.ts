@@ -87,7 +87,7 @@ export class HttpServiceTransport implements ServiceTransport {
     for (let attempt = 0; ; attempt++) {
       const t = target ?? undefined
       try {
-        const res = await callTarget(t?.pool ?? this.#pools.get(origin), { method, path, headers, body, timeoutMs: call.timeoutMs, signal: greq.signal }, this.name)
+        const res = await callTarget(t?.pool ?? this.#pools.get(origin), { method, path, headers, body, timeoutMs: call.timeoutMs, signal: undefined }, this.name)
         if (attempt < retries && RETRY_STATUS.has(res.statusCode)) {
           await res.body.dump()
           if (t !== undefined) this.targets.failed(t)
@@ -106,7 +106,7 @@ export class HttpServiceTransport implements ServiceTransport {
       } catch (err) {
         const e = upstreamError(err, this.name, false) // callTarget already mapped it
         if (t !== undefined && e.code === 'GW_ERR_UPSTREAM_UNREACHABLE') this.targets.failed(t)
-        if (attempt < retries && e.retryable && !greq.signal.aborted) {
+        if (attempt < retries && e.retryable) {
           target = target === undefined ? undefined : this.targets.pick()
           if (target !== undefined) path = buildPath(target, view?.params ?? greq.params, clientQuery)
           continue
