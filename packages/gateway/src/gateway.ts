@@ -136,7 +136,7 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
           config: cfg,
           transport,
           invoke: guard?.(base) ?? base,
-        guarded: guard !== undefined,
+          guarded: guard !== undefined,
           stage: cfg.stage ?? Number.POSITIVE_INFINITY, // unstaged services run last (Prism)
           merge: cfg.merge !== false,
           awaitResponse: cfg.awaitResponse !== false,
