@@ -35,8 +35,16 @@ export class Metrics {
     c.time.observe(seconds)
   }
 
-  serviceCall (service: string, type: string, outcome: string, _ms: number): void {
-    this.#serviceCalls.labels(service, type, outcome).inc()
+  readonly #serviceChildren = new Map<string, { inc: () => void }>()
+
+  serviceCall (service: string, type: string, outcome: string): void {
+    const key = `${service}\0${type}\0${outcome}`
+    let c = this.#serviceChildren.get(key)
+    if (c === undefined) {
+      c = this.#serviceCalls.labels(service, type, outcome)
+      this.#serviceChildren.set(key, c)
+    }
+    c.inc()
   }
 
   rollback (service: string, outcome: 'sent' | 'failed'): void { this.#rollbacks.labels(service, outcome).inc() }

@@ -66,6 +66,8 @@ export class CompiledRoute {
   readonly #hooks: HttpProxyHooks
   readonly #deps: RouteDeps
   readonly #mergedCount: number
+  /** Some hook receives the list of earlier responses (Prism's `fetchedResponses`). */
+  readonly #needsFetched: boolean
 
   constructor (path: string, method: string, route: RouteConfigT, services: CompiledService[], globalHooks: HttpProxyHooks, bodyLimit: number, genericErrors: boolean, deps: RouteDeps) {
     this.path = path
@@ -94,6 +96,7 @@ export class CompiledRoute {
     this.needsView = h.onRequest !== undefined || h.onResponse !== undefined || h.mergeResponses !== undefined || h.onError !== undefined ||
       serviceHooks || services.some(s => s.config.type !== 'http')
     this.#mergedCount = services.filter(s => s.merge && s.awaitResponse).length
+    this.#needsFetched = h.onError !== undefined || h.mergeResponses !== undefined || services.some(s => s.config.onRequest !== undefined || s.config.onResponse !== undefined)
     this.parse = this.needsView || this.#mergedCount > 1 || services.some(s => s.config.mergeField !== undefined || s.config.responseMapping !== undefined) || genericErrors
   }
 
@@ -145,7 +148,7 @@ export class CompiledRoute {
       for (const o of results) {
         outcomes.push(o)
         if (!o.svc.awaitResponse) continue
-        fetched.push(toFetched(o, this.path, greq))
+        if (this.#needsFetched) fetched.push(toFetched(o, this.path, greq))
         if (isFailure(o)) {
           if (!o.svc.merge) log.warn({ reqId: greq.id, service: o.svc.name, status: o.response?.status, code: o.error?.code }, 'service failed (merge: false, ignored)')
           else if (o.svc.optional) log.warn({ reqId: greq.id, service: o.svc.name, status: o.response?.status, code: o.error?.code }, 'optional service failed')
@@ -211,7 +214,7 @@ export class CompiledRoute {
       }
     } finally {
       outcome.time = performance.now() - start
-      this.#deps.metrics.serviceCall(svc.name, svc.config.type, outcome.error?.code ?? String(outcome.response?.status ?? 0), outcome.time)
+      this.#deps.metrics.serviceCall(svc.name, svc.config.type, outcome.error?.code ?? String(outcome.response?.status ?? 0))
     }
     return outcome
   }
