@@ -26,6 +26,7 @@ import { RedisPubSubTransport } from './transports/redis-pubsub.js'
 import { RedisStreamsTransport } from './transports/redis-streams.js'
 import { circuitBreaker, compose, routePolicies, SUPPORTED_POLICY_KEYS, type Handler, type PolicyDeps } from './policies/index.js'
 import { ensureBuffered } from './pipeline/body.js'
+import { corsPreflight } from './policies/cors.js'
 import { streamService } from './pipeline/stream.js'
 
 export interface Gateway {
@@ -156,6 +157,7 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
       const ep: Endpoint = {
         route: compiled,
         handle: compose(policies, terminal),
+        preflight: corsPreflight(target, deps),
         direct: streams && policies.length === 0 && !only.guarded
           ? { service: only.transport as HttpServiceTransport, timeoutMs: only.timeoutMs, bodyLimit: compiled.bodyLimit }
           : undefined
@@ -205,7 +207,7 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
         await Promise.all(streamTransports.map(async t => await t.ensureGroup().catch((err: unknown) => log.warn({ err, stream: t.stream }, 'could not create the consumer group; the first replica will'))))
       }
       address = await app.listen({ port, host })
-      if (host === '0.0.0.0' || host === '::') address = address.replace(/\/\/[^:/]+|\/\/\[[^\]]+\]/, '//127.0.0.1')
+      if (host === '0.0.0.0' || host === '::') address = address.replace(/\/\/\[[^\]]+\]|\/\/[^:/[]+/, '//127.0.0.1')
       log.info({ address }, 'listening')
       return address
     },

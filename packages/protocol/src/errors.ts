@@ -39,6 +39,7 @@ export const errorCatalogue = {
   // Policies
   GW_ERR_AUTH_MISSING: entry(401, 'No credentials were sent', 'Send a bearer token in the Authorization header (or where the route expects it).'),
   GW_ERR_AUTH_INVALID: entry(401, 'The credentials were rejected', 'Send a valid, unexpired token signed with an allowed algorithm for this issuer and audience.'),
+  GW_ERR_AUTH_JWKS_UNAVAILABLE: entry(503, 'The key set (JWKS) that verifies tokens could not be fetched', 'Check `jwksUrl` and that the identity provider is reachable; the gateway retries on the next request.', true),
   GW_ERR_AUTH_FORBIDDEN: entry(403, 'The credentials are valid but not allowed here', 'Use an identity the route\'s `verify` hook accepts.'),
   GW_ERR_RATE_LIMITED: entry(429, 'Too many requests', 'Wait for the time in `Retry-After` before sending again.', true),
   GW_ERR_CIRCUIT_OPEN: entry(503, 'The service is failing and the circuit breaker is open', 'Wait for `Retry-After`; fix the failing service.', true),

@@ -112,7 +112,8 @@ export async function streamDirect (service: HttpServiceTransport, greq: Gateway
   }
 }
 
-function requestBody (greq: GatewayRequest, bodyLimit: number): Readable | undefined {
+function requestBody (greq: GatewayRequest, bodyLimit: number): Readable | Buffer | undefined {
+  if (greq.body.kind === 'buffer') return greq.body.bytes // a policy read it already
   if (greq.body.kind !== 'stream') return undefined
   if (greq.body.length !== undefined) {
     if (greq.body.length > bodyLimit) throw new GatewayError('GW_ERR_BODY_TOO_LARGE', { data: { limitBytes: bodyLimit } })

@@ -24,6 +24,8 @@ export interface Endpoint {
   route: CompiledRoute
   /** The route's policies around its terminal handler (stream or buffered run), composed at start. */
   handle: Handler
+  /** Answers a CORS preflight for this method when the path has no OPTIONS route of its own. */
+  preflight?: Handler | undefined
   /** Set when the route streams and no policy needs to see its response: the passthrough fast path. */
   direct?: { service: HttpServiceTransport, timeoutMs: number, bodyLimit: number } | undefined
 }
@@ -132,14 +134,24 @@ export function createFront (table: PathEntry[], opts: FrontOptions): FastifyIns
       url: entry.path,
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
         const method = request.method
-        const ep = entry.methods.get(method) ?? (method === 'HEAD' ? entry.methods.get('GET') : undefined) ?? (method !== 'TRACE' ? entry.methods.get('ALL') : undefined)
-        if (ep === undefined) {
+        let ep = entry.methods.get(method) ?? (method === 'HEAD' ? entry.methods.get('GET') : undefined) ?? (method !== 'TRACE' ? entry.methods.get('ALL') : undefined)
+        let handle = ep?.handle
+        if (ep === undefined && method === 'OPTIONS' && request.headers.origin !== undefined) {
+          // A CORS preflight asks about another method: that method's route answers it.
+          const asked = request.headers['access-control-request-method']
+          if (typeof asked === 'string') {
+            const m = asked.trim().toUpperCase()
+            const t = entry.methods.get(m) ?? (m === 'HEAD' ? entry.methods.get('GET') : undefined) ?? entry.methods.get('ALL')
+            if (t?.preflight !== undefined) { ep = t; handle = t.preflight }
+          }
+        }
+        if (ep === undefined || handle === undefined) {
           send(reply, errorResponse(new GatewayError('GW_ERR_METHOD_NOT_ALLOWED'), request.id, { allow: entry.allow }), request.id)
           completed(log, metrics, entry.path, request, reply, 405)
           return reply
         }
         const greq = gatewayRequest(request, reply, entry.path, trust, log)
-        if (ep.direct !== undefined) {
+        if (ep.direct !== undefined && handle === ep.handle) {
           reply.hijack()
           let status: number
           try {
@@ -161,7 +173,7 @@ export function createFront (table: PathEntry[], opts: FrontOptions): FastifyIns
         }
         let res: GatewayResponse
         try {
-          res = await ep.handle(greq)
+          res = await handle(greq)
         } catch (err) {
           const e = isGatewayError(err) ? err : new GatewayError('GW_ERR_INTERNAL', { cause: err })
           if (e.statusCode >= 500) log.warn({ reqId: greq.id, code: e.code, service: e.service, err: e.cause ?? e }, e.message)
