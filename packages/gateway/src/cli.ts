@@ -110,15 +110,16 @@ async function main (): Promise<void> {
       }
       let gw
       try { gw = createGateway(config) } catch (err) { fail(describe(err)) }
-      let address
-      try { address = await gw.listen(port, values.host) } catch (err) { fail(`cannot listen: ${describe(err)}`) }
-      if (cluster.isPrimary) process.stdout.write(`listening on ${address}\n`)
+      // Handlers first: a signal that arrives right after the address is printed must drain, not kill.
       const shutdown = (signal: string): void => {
         gw.log.info({ signal }, 'shutting down')
         gw.close().then(() => process.exit(0), () => process.exit(1))
       }
       process.once('SIGTERM', () => shutdown('SIGTERM'))
       process.once('SIGINT', () => shutdown('SIGINT'))
+      let address
+      try { address = await gw.listen(port, values.host) } catch (err) { fail(`cannot listen: ${describe(err)}`) }
+      if (cluster.isPrimary) process.stdout.write(`listening on ${address}\n`)
       return
     }
     default:
