@@ -5,6 +5,7 @@
  */
 import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -48,6 +49,17 @@ describe('switchyard CLI', { concurrency: 4, timeout: 90_000 }, () => {
       assert.equal(signal, null)
       assert.equal(code, 0, gw.stderr())
     }
+  })
+
+  test('SIGINT the moment the address is printed still drains and exits 0', async () => {
+    const file = join(dir, 'prism-sigint.config.js')
+    await writeFile(file, `module.exports = { http: { routes: ${JSON.stringify(prismRoutes())} } }\n`)
+    const gw = await startCli(file)
+    // No request first: the signal goes out as soon as the line is read.
+    gw.child.kill('SIGINT')
+    const [code, signal] = await once(gw.child, 'exit') as [number | null, NodeJS.Signals | null]
+    assert.equal(signal, null)
+    assert.equal(code, 0, gw.stderr())
   })
 
   test('start on a module.exports .js config inside a "type": "module" package', async () => {
