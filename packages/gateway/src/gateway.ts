@@ -150,8 +150,10 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
       const only = services[0]!
       const streams = !compiled.needsView && !compiled.parse && services.length === 1 && only.config.type === 'http' && only.merge && only.awaitResponse && !only.optional &&
         only.config.getUrl === undefined
+      const streamTerminal: Handler = async (greq) => await streamService(only.transport as HttpServiceTransport, greq, only.timeoutMs, compiled.bodyLimit)
+      // A streaming route does not call the service's invoke: its breaker (the same one) wraps the stream instead.
       const terminal: Handler = streams
-        ? async (greq) => await streamService(only.transport as HttpServiceTransport, greq, only.timeoutMs, compiled.bodyLimit)
+        ? (only.guarded ? circuitBreaker(target, only.name, deps)?.(streamTerminal) ?? streamTerminal : streamTerminal)
         : async (greq) => { await ensureBuffered(greq, compiled.bodyLimit); return await compiled.run(greq) }
       const policies = routePolicies(target, deps)
       const ep: Endpoint = {

@@ -1,0 +1,195 @@
+/**
+ * PRODUCT §4.4 and §9.2 through a gateway, one instance, local state: a down
+ * upstream trips the breaker; while open the answer is a fast 503 with
+ * Retry-After and the upstream is not called; half-open lets exactly one
+ * probe through under concurrent traffic and its success closes it; 4xx do
+ * not count, timeouts do; the breaker's own 503s do not keep it open.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { GatewayConfig } from '../../src/config/types.js'
+import { breakerIn, breakers, burst, countBy, FlakyBackend, gateway, get, type Reply } from './limits-helpers.js'
+
+/**
+ * One HTTP service on the buffered path (`mergeField` makes the route parse its
+ * answer), where the breaker wraps the service's invoke.
+ */
+function buffered (url: string, breaker: unknown, extra: Record<string, unknown> = {}): GatewayConfig {
+  return {
+    http: { routes: { '/b': { GET: { circuitBreaker: breaker, services: { backend: { type: 'http', url, mergeField: 'data', ...extra } } } } } }
+  } as unknown as GatewayConfig
+}
+
+function code (r: Reply): string | undefined {
+  try {
+    return (JSON.parse(r.body) as { error?: { code?: string } }).error?.code
+  } catch {
+    return undefined
+  }
+}
+
+test('a down upstream trips it; open: fast 503 with Retry-After, upstream not called; one probe under load closes it', async (t) => {
+  const backend = await FlakyBackend.start()
+  t.after(() => backend.down())
+  await backend.down() // connection refused
+  // Long enough for the ten refusals below to happen while it is open, short enough to wait for.
+  const { url, gw } = await gateway(buffered(backend.url, { consecutiveFailures: 3, openMs: 1500 }), t)
+  assert.equal(gw.routes()[0]!.mode, 'buffered')
+
+  const failing = [await get(`${url}/b`), await get(`${url}/b`), await get(`${url}/b`)]
+  assert.deepEqual(failing.map(r => [r.status, code(r)]), Array(3).fill([502, 'GW_ERR_UPSTREAM_UNREACHABLE']))
+  assert.equal(breakers(gw).states().backend!.state, 'open')
+
+  await backend.up() // back, but the breaker does not know yet
+  const refused = await burst(10, () => ({ url: `${url}/b` }))
+  for (const r of refused) {
+    assert.equal(r.status, 503)
+    assert.equal(code(r), 'GW_ERR_CIRCUIT_OPEN')
+    assert.match(r.headers.get('retry-after') ?? '', /^[12]$/)
+    assert.equal(r.headers.get('x-switchyard-failed-service'), 'backend')
+    assert.equal((JSON.parse(r.body) as { error: { service: string } }).error.service, 'backend')
+  }
+  assert.equal(backend.hits, 0)
+
+  await breakerIn(gw, 'backend', 'half-open') // after openMs, on the breaker's own timer
+  backend.hold()
+  const arrived = backend.arrival()
+  let settled = 0
+  let allButProbe!: () => void
+  const othersDone = new Promise<void>(resolve => { allButProbe = resolve })
+  const concurrent = Array.from({ length: 20 }, async () => {
+    const r = await get(`${url}/b`)
+    if (++settled === 19) allButProbe()
+    return r
+  })
+  await arrived
+  await othersDone // 19 answered while the probe is still held at the backend
+  assert.equal(backend.hits, 1)
+  backend.release()
+  const replies = await Promise.all(concurrent)
+  assert.deepEqual(countBy(replies), { 200: 1, 503: 19 })
+  assert.equal(breakers(gw).states().backend!.state, 'closed')
+
+  // Steady traffic flows again.
+  const after = await burst(10, () => ({ url: `${url}/b` }))
+  assert.deepEqual(countBy(after), { 200: 10 })
+  assert.equal(backend.hits, 11)
+})
+
+test('4xx answers do not count as failures; 5xx answers do', async (t) => {
+  const backend = await FlakyBackend.start()
+  t.after(() => backend.down())
+  const { url, gw } = await gateway(buffered(backend.url, { consecutiveFailures: 3, openMs: 60_000 }), t)
+  backend.status = 404
+  const notFound = await burst(10, () => ({ url: `${url}/b` }))
+  assert.deepEqual(countBy(notFound), { 404: 10 })
+  assert.equal(breakers(gw).states().backend!.state, 'closed')
+  backend.status = 500
+  for (let i = 0; i < 3; i++) assert.equal((await get(`${url}/b`)).status, 500)
+  assert.equal(breakers(gw).states().backend!.state, 'open')
+  assert.equal(code(await get(`${url}/b`)), 'GW_ERR_CIRCUIT_OPEN')
+  assert.equal(backend.hits, 13)
+})
+
+test('timeouts count as failures', async (t) => {
+  const backend = await FlakyBackend.start()
+  t.after(() => backend.down())
+  backend.hold() // never answers within the timeout
+  const { url, gw } = await gateway(buffered(backend.url, { consecutiveFailures: 2, openMs: 60_000 }, { timeout: 200 }), t)
+  assert.deepEqual((await burst(2, () => ({ url: `${url}/b` }))).map(code), ['GW_ERR_UPSTREAM_TIMEOUT', 'GW_ERR_UPSTREAM_TIMEOUT'])
+  assert.equal(breakers(gw).states().backend!.state, 'open')
+  backend.release()
+})
+
+test('the breaker\'s own 503s do not keep it open (Prism §9.2)', async (t) => {
+  const backend = await FlakyBackend.start()
+  t.after(() => backend.down())
+  await backend.down()
+  const { url, gw } = await gateway(buffered(backend.url, { consecutiveFailures: 2, openMs: 1000 }), t)
+  await burst(2, () => ({ url: `${url}/b` }))
+  assert.equal(breakers(gw).states().backend!.state, 'open')
+  await backend.up()
+  // Hammer it while open: refusals are 503s, and none of them counts as a failure.
+  const hammered = await burst(50, () => ({ url: `${url}/b` }))
+  const refused = hammered.filter(r => r.status === 503)
+  assert.ok(refused.length > 0)
+  for (const r of refused) assert.equal(code(r), 'GW_ERR_CIRCUIT_OPEN')
+  assert.ok(backend.hits <= 1) // at most the probe, should the burst outlast openMs
+  if (breakers(gw).states().backend!.state !== 'closed') {
+    await breakerIn(gw, 'backend', 'half-open')
+    assert.equal((await get(`${url}/b`)).status, 200)
+  }
+  assert.equal(breakers(gw).states().backend!.state, 'closed')
+  assert.deepEqual(countBy(await burst(5, () => ({ url: `${url}/b` }))), { 200: 5 })
+})
+
+test('Prism\'s shape: maxErrors within duration, errorStatus and errorBody; http-level config, a service may turn it off', async (t) => {
+  const backend = await FlakyBackend.start()
+  t.after(() => backend.down())
+  backend.status = 502
+  const { url, gw } = await gateway({
+    http: {
+      circuitBreaker: { maxErrors: 2, duration: 60_000, errorStatus: 503, errorBody: 'Busy.' },
+      routes: {
+        '/b': { GET: { services: { backend: { type: 'http', url: backend.url, mergeField: 'data' } } } },
+        '/free': { GET: { services: { other: { type: 'http', url: backend.url, mergeField: 'data', circuitBreaker: 'none' } } } }
+      }
+    }
+  } as unknown as GatewayConfig, t)
+  await burst(2, () => ({ url: `${url}/b` }))
+  const busy = await get(`${url}/b`)
+  assert.equal(busy.status, 503)
+  assert.equal(busy.body, 'Busy.')
+  assert.ok(Number(busy.headers.get('retry-after')) > 50)
+  assert.deepEqual(Object.keys(breakers(gw).states()), ['backend'])
+  const free = await burst(3, () => ({ url: `${url}/free` }))
+  assert.deepEqual(countBy(free), { 502: 3 }) // no breaker: every call reaches the service
+  assert.equal(backend.hits, 5)
+})
+
+test('states(): every breaker with its service, routes and serializable state; one breaker per service and upstream', async (t) => {
+  const backend = await FlakyBackend.start()
+  t.after(() => backend.down())
+  const svc = { backend: { type: 'http', url: backend.url, mergeField: 'data' } }
+  const { url, gw } = await gateway({
+    http: {
+      circuitBreaker: { consecutiveFailures: 1, openMs: 60_000 },
+      routes: { '/one': { GET: { services: svc } }, '/two': { POST: { services: svc } } }
+    }
+  } as unknown as GatewayConfig, t)
+  const states = breakers(gw).states()
+  assert.deepEqual(Object.keys(states), ['backend'])
+  assert.deepEqual(states.backend!.routes, ['GET /one', 'POST /two'])
+  assert.equal(states.backend!.shared, false)
+  backend.status = 500
+  await get(`${url}/one`)
+  // Opened through /one, it refuses /two too: the same upstream is down for both.
+  const two = await get(`${url}/two`, {}, { method: 'POST' })
+  assert.equal(code(two), 'GW_ERR_CIRCUIT_OPEN')
+  const open = JSON.parse(JSON.stringify(breakers(gw).states())) as Record<string, { state: string, openUntil: number, retryAfterMs: number }>
+  assert.equal(open.backend!.state, 'open')
+  assert.ok(open.backend!.openUntil > Date.now())
+  assert.ok(open.backend!.retryAfterMs > 0)
+  assert.match(await gw.metrics.text(), /switchyard_circuit_state\{breaker="backend",service="backend"\} 2/)
+})
+
+test('a streaming route (one HTTP service) is covered by its breaker too', async (t) => {
+  const backend = await FlakyBackend.start()
+  t.after(() => backend.down())
+  await backend.down()
+  const { url, gw } = await gateway({
+    http: { routes: { '/s': { GET: { circuitBreaker: { consecutiveFailures: 2, openMs: 1500 }, services: { backend: { type: 'http', url: backend.url } } } } } }
+  } as unknown as GatewayConfig, t)
+  assert.equal(gw.routes()[0]!.mode, 'stream')
+  await burst(2, () => ({ url: `${url}/s` }))
+  assert.equal(breakers(gw).states().backend!.state, 'open')
+  await backend.up()
+  const refused = await get(`${url}/s`)
+  assert.equal(refused.status, 503)
+  assert.equal(code(refused), 'GW_ERR_CIRCUIT_OPEN')
+  assert.match(refused.headers.get('retry-after') ?? '', /^[12]$/)
+  assert.equal(backend.hits, 0)
+  await breakerIn(gw, 'backend', 'half-open')
+  assert.equal((await get(`${url}/s`)).status, 200)
+  assert.equal(breakers(gw).states().backend!.state, 'closed')
+})
