@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
 import { createGateway, type Gateway } from '../../src/gateway.js'
 import type { GatewayConfig } from '../../src/config/types.js'
-import type { BreakersApi, BreakerState } from '../../src/policies/circuit-breaker.js'
+import type { BreakerEvent, BreakersApi, BreakerState } from '../../src/policies/circuit-breaker.js'
 import type { RateLimitsApi } from '../../src/policies/rate-limit.js'
 
 export interface Started { url: string, gw: Gateway }
@@ -48,6 +48,20 @@ export async function breakerIn (gw: Gateway, id: string, state: BreakerState['s
   })
 }
 
+/**
+ * Starts listening now (call it before the cause): resolves with the next
+ * `event` of breaker `id`, whenever it happens.
+ */
+export async function breakerEvent (gw: Gateway, id: string, event: BreakerEvent['event'], timeoutMs = 10_000): Promise<BreakerEvent> {
+  const api = breakers(gw)
+  return await new Promise<BreakerEvent>((resolve, reject) => {
+    const timer = setTimeout(() => { off(); reject(new Error(`no ${event} for ${id} within ${timeoutMs} ms: ${JSON.stringify(api.states()[id])}`)) }, timeoutMs)
+    const off = api.subscribe((e) => {
+      if (e.breaker === id && e.event === event) { clearTimeout(timer); off(); resolve(e) }
+    })
+  })
+}
+
 export interface Reply { status: number, headers: Headers, body: string }
 
 export async function get (url: string, headers: Record<string, string> = {}, init: RequestInit = {}): Promise<Reply> {
@@ -79,6 +93,8 @@ export class FlakyBackend {
   readonly port: number
   hits = 0
   status = 200
+  /** Called at every request's arrival. */
+  onHit: (() => void) | undefined
   #server: Server | undefined
   #held: Array<() => void> | undefined
   readonly #arrivals: Array<() => void> = []
@@ -103,6 +119,7 @@ export class FlakyBackend {
     if (this.#server !== undefined) return
     const handler: Handler = (req, res) => {
       this.hits++
+      this.onHit?.()
       req.resume()
       const answer = (): void => {
         res.writeHead(this.status, { 'content-type': 'application/json' })
@@ -139,4 +156,41 @@ export class FlakyBackend {
   async arrival (): Promise<void> {
     await new Promise<void>(resolve => this.#arrivals.push(resolve))
   }
+}
+
+/**
+ * The half-open probe under concurrent traffic. With `backend` holding
+ * requests, sends rounds of `perRound` concurrent requests over `urls` until
+ * one reaches the backend (each round waits for the last to be answered, so a
+ * breaker still open for a few more milliseconds costs a round, not a sleep).
+ * Then waits until every other request is answered while the probe is still
+ * held, and releases it. `hitsWhileHeld` is how many requests reached the
+ * backend before the release.
+ */
+export async function probeWhileHeld (backend: FlakyBackend, urls: readonly string[], perRound = 20): Promise<{ replies: Reply[], hitsWhileHeld: number }> {
+  const before = backend.hits
+  backend.hold()
+  const state = { arrived: false }
+  const arrival = backend.arrival().then(() => { state.arrived = true })
+  const all: Array<Promise<Reply>> = []
+  let settled = 0
+  let wake: (() => void) | undefined
+  for (let round = 0; !state.arrived; round++) {
+    if (round === 100) throw new Error('no probe reached the backend in 100 rounds')
+    const batch = Array.from({ length: perRound }, async (_, i) => {
+      try { return await get(urls[i % urls.length]!) } finally { settled++; wake?.() }
+    })
+    all.push(...batch)
+    await Promise.race([arrival, Promise.allSettled(batch)])
+  }
+  // Every request is now either answered or held at the backend (the probe, and any other that got through).
+  await new Promise<void>(resolve => {
+    wake = () => { if (settled + backend.hits - before >= all.length) resolve() }
+    backend.onHit = wake
+    wake()
+  })
+  backend.onHit = undefined
+  const hitsWhileHeld = backend.hits - before
+  backend.release()
+  return { replies: await Promise.all(all), hitsWhileHeld }
 }

@@ -13,7 +13,7 @@ import { gateway, get, rateLimits, type Reply } from './limits-helpers.js'
 
 const HOUR = 3_600_000
 
-test('Redis killed: failOpen admits, failClosed answers 503, local limits in memory; all recover when Redis returns', async (t) => {
+test('Redis killed: failOpen admits, failClosed answers 503, local limits in memory; all recover when Redis returns', { timeout: 60_000 }, async (t) => {
   const redis = await startRedis()
   const backend = await startBackend((_req, res) => json(res, 200, { ok: true }))
   t.after(() => backend.close())
@@ -65,7 +65,7 @@ test('Redis killed: failOpen admits, failClosed answers 503, local limits in mem
   assert.match(metrics, /switchyard_rate_limit_decisions_total\{route="GET \/local",outcome="local_limited"\} 1/)
 })
 
-test('Redis down from the start: HTTP routes keep serving, limited locally', async (t) => {
+test('Redis down from the start: HTTP routes keep serving, limited locally', { timeout: 60_000 }, async (t) => {
   const backend = await startBackend((_req, res) => json(res, 200, { ok: true }))
   t.after(() => backend.close())
   const port = await freePort() // nothing listens there

@@ -25,7 +25,7 @@ function onRedis (http: Record<string, unknown>, extra: Record<string, unknown> 
   return { redis: { url: redis.url, prefix: `${redis.prefix}-${++n}` }, http, ...extra } as unknown as GatewayConfig
 }
 
-test('three instances on one Redis admit exactly N under 200 concurrent requests', async (t) => {
+test('three instances on one Redis admit exactly N under 200 concurrent requests', { timeout: 60_000 }, async (t) => {
   const backend = await startBackend((_req, res) => json(res, 200, { ok: true }))
   t.after(() => backend.close())
   const config = onRedis({ routes: { '/limited': { GET: { rateLimiting: { limit: 50, windowMs: HOUR }, services: { s: { type: 'http', url: backend.url } } } } } })
@@ -53,7 +53,7 @@ test('three instances on one Redis admit exactly N under 200 concurrent requests
   }
 })
 
-test('a spoofed X-Forwarded-For cannot dodge a per-address limit unless the sender is a trusted proxy', async (t) => {
+test('a spoofed X-Forwarded-For cannot dodge a per-address limit unless the sender is a trusted proxy', { timeout: 60_000 }, async (t) => {
   const backend = await startBackend((_req, res) => json(res, 200, { ok: true }))
   t.after(() => backend.close())
   const routes = { '/login': { POST: { rateLimiting: { limit: 3, windowMs: HOUR }, services: { s: { type: 'http', url: backend.url } } } } }
@@ -74,7 +74,7 @@ test('a spoofed X-Forwarded-For cannot dodge a per-address limit unless the send
   assert.deepEqual(countBy(one), { 200: 3, 429: 2 })
 })
 
-test('several limits per route: all must admit, a refusal charges none, headers name the closest limit', async (t) => {
+test('several limits per route: all must admit, a refusal charges none, headers name the closest limit', { timeout: 60_000 }, async (t) => {
   const backend = await startBackend((_req, res) => json(res, 200, { ok: true }))
   t.after(() => backend.close())
   const { url, gw } = await gateway(onRedis({
@@ -104,7 +104,7 @@ test('several limits per route: all must admit, a refusal charges none, headers 
   assert.equal(backend.requests.length, 3)
 })
 
-test('a header key counts per header value; a request without it counts per client address', async (t) => {
+test('a header key counts per header value; a request without it counts per client address', { timeout: 60_000 }, async (t) => {
   const backend = await startBackend((_req, res) => json(res, 200, { ok: true }))
   t.after(() => backend.close())
   const { url, gw } = await gateway(onRedis({
@@ -118,7 +118,7 @@ test('a header key counts per header value; a request without it counts per clie
   assert.equal((await get(`${url}/h`)).status, 429)
 })
 
-test('a hook key reads the body (a GraphQL operation name) and the body still reaches the service intact', async (t) => {
+test('a hook key reads the body (a GraphQL operation name) and the body still reaches the service intact', { timeout: 60_000 }, async (t) => {
   const backend = await startBackend((_req, res, body) => json(res, 200, { sha: createHash('sha256').update(body).digest('hex') }))
   t.after(() => backend.close())
   const { url, gw } = await gateway(onRedis({
@@ -150,7 +150,7 @@ test('a hook key reads the body (a GraphQL operation name) and the body still re
   assert.equal(backend.requests.length, 2)
 })
 
-test('Prism\'s shape: type "ip", maxRequests within duration (a sliding window), errorStatus and errorBody', async (t) => {
+test('Prism\'s shape: type "ip", maxRequests within duration (a sliding window), errorStatus and errorBody', { timeout: 60_000 }, async (t) => {
   const backend = await startBackend((_req, res) => json(res, 200, { ok: true }))
   t.after(() => backend.close())
   const config = onRedis({
@@ -174,7 +174,7 @@ test('Prism\'s shape: type "ip", maxRequests within duration (a sliding window),
   assert.equal(await client.zcard(keys[0]!), 2)
 })
 
-test('http.rateLimiting applies to every route that sets none; a route overrides it or turns it off; buckets share a counter', async (t) => {
+test('http.rateLimiting applies to every route that sets none; a route overrides it or turns it off; buckets share a counter', { timeout: 60_000 }, async (t) => {
   const backend = await startBackend((_req, res) => json(res, 200, { ok: true }))
   t.after(() => backend.close())
   const svc = { s: { type: 'http', url: backend.url } }
