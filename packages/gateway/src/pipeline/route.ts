@@ -13,6 +13,7 @@ import { parseQuery, parseRequestBody } from './body.js'
 import { toGatewayResponse, toHttpResponse, toServiceResponse } from './response-shape.js'
 import { upstreamRequestHeaders } from './headers.js'
 import { addForwardingHeaders } from '../server/forwarding.js'
+import { isBreakerRefusal } from '../policies/breaker/breaker.js'
 import { fireHook, runHook } from './hooks.js'
 import { mergeResponses, type MergeInput, type ServiceResponse } from './merge.js'
 import type { GatewayRequest, GatewayResponse } from './types.js'
@@ -221,8 +222,8 @@ export class CompiledRoute {
 
   async #fail (greq: GatewayRequest, view: HttpRequest | undefined, outcomes: Outcome[], fetched: FetchedHttpResponse[], failed: Outcome): Promise<GatewayResponse> {
     greq.log.warn({ reqId: greq.id, service: failed.svc.name, status: failed.response?.status, code: failed.error?.code, err: failed.error?.cause }, 'required service failed')
-    if (failed.response !== undefined && this.#mergedCount === 1) {
-      // Nothing to merge: the service's own error answer is the most useful one; a header names it.
+    if (failed.response !== undefined && (this.#mergedCount === 1 || isBreakerRefusal(failed.response))) {
+      // Nothing to merge, or an open breaker's 503 with its Retry-After: that answer is the most useful one; a header names the service.
       this.#undo(greq, view, outcomes.filter(o => o !== failed), fetched)
       const res = await this.#finish(greq, view, failed.response, [])
       res.headers[FAILED_HEADER] = failed.svc.name
