@@ -103,15 +103,18 @@ export function configIssues (config: unknown): ConfigIssue[] {
   return issues
 }
 
+/** One GW_ERR_CONFIG_INVALID listing every issue with its path: the format of every config error, schema or policy. */
+export function configInvalid (issues: readonly ConfigIssue[]): GatewayError {
+  return new GatewayError('GW_ERR_CONFIG_INVALID', {
+    message: `The config is invalid (${issues.length} ${issues.length === 1 ? 'error' : 'errors'}):\n` + issues.map(i => `  ${i.path}: ${i.message}`).join('\n'),
+    data: { issues }
+  })
+}
+
 /** Throws GW_ERR_CONFIG_INVALID listing every issue; returns the config typed. */
 export function validateConfig (config: unknown): GatewayConfig {
   const issues = configIssues(config)
-  if (issues.length > 0) {
-    throw new GatewayError('GW_ERR_CONFIG_INVALID', {
-      message: `The config is invalid (${issues.length} ${issues.length === 1 ? 'error' : 'errors'}):\n` + issues.map(i => `  ${i.path}: ${i.message}`).join('\n'),
-      data: { issues }
-    })
-  }
+  if (issues.length > 0) throw configInvalid(issues)
   return config as GatewayConfig
 }
 

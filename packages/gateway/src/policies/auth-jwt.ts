@@ -20,7 +20,7 @@ import { Readable } from 'node:stream'
 import { GatewayError, errorCatalogue, type HttpRequest } from '@switchyard/protocol'
 import { errors, type JWTPayload } from 'jose'
 import type { GatewayConfig } from '../config/types.js'
-import { formatPath } from '../config/validate.js'
+import { configInvalid, formatPath } from '../config/validate.js'
 import { ensureBuffered, parseQuery, parseRequestBody } from '../pipeline/body.js'
 import { fireHook, runHook } from '../pipeline/hooks.js'
 import { errorResponse } from '../pipeline/respond.js'
@@ -47,11 +47,7 @@ const compiledByGateway = new WeakMap<PolicyDeps, Map<unknown, Compiled>>()
 
 /** `GW_ERR_CONFIG_INVALID` listing each issue with its path, as config validation does. */
 function configError (issues: readonly Issue[]): GatewayError {
-  const list = issues.map(i => ({ path: formatPath(i.path), message: i.message }))
-  return new GatewayError('GW_ERR_CONFIG_INVALID', {
-    message: `The config is invalid (${list.length} ${list.length === 1 ? 'error' : 'errors'}):\n` + list.map(i => `  ${i.path}: ${i.message}`).join('\n'),
-    data: { issues: list }
-  })
+  return configInvalid(issues.map(i => ({ path: formatPath(i.path), message: i.message })))
 }
 
 interface Chosen { value: unknown, path: readonly string[] }

@@ -19,7 +19,7 @@
  */
 import { GatewayError, isGatewayError, type HttpRequest } from '@switchyard/protocol'
 import type { GatewayConfig } from '../config/types.js'
-import { formatPath } from '../config/validate.js'
+import { configInvalid, formatPath } from '../config/validate.js'
 import { parseQuery } from '../pipeline/body.js'
 import { runHook } from '../pipeline/hooks.js'
 import { errorResponse } from '../pipeline/respond.js'
@@ -100,11 +100,7 @@ interface CompiledCors {
 interface Issue { path: readonly string[], message: string }
 
 function configError (issues: readonly Issue[]): GatewayError {
-  const list = issues.map(i => ({ path: formatPath(i.path), message: i.message }))
-  return new GatewayError('GW_ERR_CONFIG_INVALID', {
-    message: `The config is invalid (${list.length} ${list.length === 1 ? 'error' : 'errors'}):\n` + list.map(i => `  ${i.path}: ${i.message}`).join('\n'),
-    data: { issues: list }
-  })
+  return configInvalid(issues.map(i => ({ path: formatPath(i.path), message: i.message })))
 }
 
 /** `https://Shop.example:443/` → `https://shop.example`; undefined when it is not an origin. */

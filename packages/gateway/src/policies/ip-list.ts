@@ -14,7 +14,7 @@
 import { BlockList, isIP } from 'node:net'
 import { GatewayError } from '@switchyard/protocol'
 import type { GatewayConfig } from '../config/types.js'
-import { formatPath } from '../config/validate.js'
+import { configInvalid, formatPath } from '../config/validate.js'
 import type { GatewayRequest, GatewayResponse } from '../pipeline/types.js'
 import type { Handler, Policy, PolicyDeps, RouteTarget } from './types.js'
 
@@ -36,11 +36,7 @@ export const keys: readonly string[] = ['allowList']
 interface Issue { path: readonly string[], message: string }
 
 function configError (issues: readonly Issue[]): GatewayError {
-  const list = issues.map(i => ({ path: formatPath(i.path), message: i.message }))
-  return new GatewayError('GW_ERR_CONFIG_INVALID', {
-    message: `The config is invalid (${list.length} ${list.length === 1 ? 'error' : 'errors'}):\n` + list.map(i => `  ${i.path}: ${i.message}`).join('\n'),
-    data: { issues: list }
-  })
+  return configInvalid(issues.map(i => ({ path: formatPath(i.path), message: i.message })))
 }
 
 /** An address as BlockList wants it: no brackets, no IPv6 zone; undefined when it is not an IP. */

@@ -6,8 +6,8 @@
  * start: every problem is reported with its config path in one
  * GW_ERR_CONFIG_INVALID.
  */
-import { GatewayError } from '@switchyard/protocol'
-import { formatPath, type ConfigIssue } from '../../config/validate.js'
+import type { GatewayError } from '@switchyard/protocol'
+import { configInvalid, formatPath, type ConfigIssue } from '../../config/validate.js'
 
 /** What `caching` may hold (http level, or a route; a route may also say `false` or `"none"`). */
 export interface CachingConfig {
@@ -163,10 +163,7 @@ function check (value: unknown, path: readonly string[], allowOff: boolean): { c
 }
 
 export function configError (issues: readonly ConfigIssue[]): GatewayError {
-  return new GatewayError('GW_ERR_CONFIG_INVALID', {
-    message: `The config is invalid (${issues.length} ${issues.length === 1 ? 'error' : 'errors'}):\n` + issues.map(i => `  ${i.path}: ${i.message}`).join('\n'),
-    data: { issues }
-  })
+  return configInvalid(issues)
 }
 
 /**

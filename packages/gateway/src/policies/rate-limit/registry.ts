@@ -4,10 +4,9 @@
  * metric, and the `gateway.api('rateLimits')` API.
  */
 import { randomUUID } from 'node:crypto'
-import { GatewayError } from '@switchyard/protocol'
 import { Counter } from 'prom-client'
 import type { Redis } from 'ioredis'
-import type { ConfigIssue } from '../../config/validate.js'
+import { configInvalid, type ConfigIssue } from '../../config/validate.js'
 import type { PolicyDeps } from '../types.js'
 import { MemoryStore } from './memory-store.js'
 import { parseRateLimiting, type LimitSpec } from './options.js'
@@ -84,10 +83,7 @@ export function globalLimits (deps: PolicyDeps): LimitSpec[] {
 /** Throws one GW_ERR_CONFIG_INVALID listing every issue (the format of config/validate.ts). */
 export function throwIssues (issues: readonly ConfigIssue[]): void {
   if (issues.length === 0) return
-  throw new GatewayError('GW_ERR_CONFIG_INVALID', {
-    message: `The config is invalid (${issues.length} ${issues.length === 1 ? 'error' : 'errors'}):\n` + issues.map(i => `  ${i.path}: ${i.message}`).join('\n'),
-    data: { issues }
-  })
+  throw configInvalid(issues)
 }
 
 export function rateLimitRegistry (deps: PolicyDeps): RateLimitRegistry {
