@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type ServerResponse } from 'node:http'
 import { Redis } from 'ioredis'
-import { exitWithParent, listenLoopback, requiredArg } from '../lib/child.js'
+import { argValue, exitWithParent, listenLoopback, requiredArg } from '../lib/child.js'
 
 /** A request with no reply by then gets a 504, so a lost message never hangs a connection. */
 const TIMEOUT_MS = 10_000
@@ -73,4 +73,4 @@ exitWithParent(async () => {
   pub.disconnect()
   sub.disconnect()
 })
-await listenLoopback(server)
+await listenLoopback(server, Number(argValue('port') ?? 0)) // --port: for profiling by hand

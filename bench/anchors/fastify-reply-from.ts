@@ -6,7 +6,7 @@
  */
 import replyFrom from '@fastify/reply-from'
 import Fastify from 'fastify'
-import { exitWithParent, requiredArg } from '../lib/child.js'
+import { argValue, exitWithParent, requiredArg } from '../lib/child.js'
 
 const app = Fastify({ logger: false, keepAliveTimeout: 65_000 })
 await app.register(replyFrom, { base: requiredArg('upstream') })
@@ -15,5 +15,5 @@ app.addContentTypeParser('*', (_request, payload, done) => { done(null, payload)
 app.all('/*', (request, reply) => reply.from(request.url))
 
 exitWithParent(async () => { await app.close() })
-const address = await app.listen({ port: 0, host: '127.0.0.1' })
+const address = await app.listen({ port: Number(argValue('port') ?? 0), host: '127.0.0.1' })
 process.stdout.write(`listening on ${address}\n`)

@@ -8,7 +8,7 @@
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import { Pool } from 'undici'
-import { exitWithParent, listenLoopback, requiredArg } from '../lib/child.js'
+import { argValue, exitWithParent, listenLoopback, requiredArg } from '../lib/child.js'
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect'])
 
@@ -46,4 +46,4 @@ const server = createServer((req, res) => {
 server.keepAliveTimeout = 65_000
 
 exitWithParent(async () => { server.closeAllConnections(); server.close(); await pool.close() })
-await listenLoopback(server)
+await listenLoopback(server, Number(argValue('port') ?? 0)) // --port: for profiling by hand

@@ -3,7 +3,6 @@
  * config, compiles every route once, and serves them (STYLE §2).
  */
 import { readFileSync } from 'node:fs'
-import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { GatewayError } from '@switchyard/protocol'
 import type { GatewayConfig, RouteConfigT, ServiceConfig } from './config/types.js'
@@ -11,7 +10,7 @@ import { validateConfig, unsupportedUses } from './config/validate.js'
 import { createLogger } from './log.js'
 import { Metrics } from './metrics.js'
 import { CompiledRoute, DEFAULT_TIMEOUT_MS, type CompiledService } from './pipeline/route.js'
-import { createFront, type Endpoint, type PathEntry } from './server/front.js'
+import { createFront, type Endpoint, type Front, type PathEntry } from './server/front.js'
 import { compileTrust } from './server/trust.js'
 import { PoolRegistry } from './transports/http.js'
 import { HttpServiceTransport } from './transports/http-service.js'
@@ -34,8 +33,8 @@ export interface Gateway {
   listen: (port?: number, host?: string) => Promise<string>
   /** Stops accepting, lets in-flight requests finish, closes pools. Idempotent. */
   close: () => Promise<void>
-  /** In-process requests without a socket (fastify `inject`), for tests. */
-  inject: FastifyInstance['inject']
+  /** In-process requests without a socket (light-my-request, through the same dispatch as a socket), for tests. */
+  inject: Front['inject']
   /** The listening address, once `listen` resolved. */
   readonly address: string | undefined
   readonly log: Logger
@@ -185,7 +184,7 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
   const https = config.useHttps === undefined
     ? undefined
     : { key: readMaybeFile(config.useHttps.key), cert: readMaybeFile(config.useHttps.cert), ...(config.useHttps.ca !== undefined ? { ca: config.useHttps.ca } : {}) }
-  const app = createFront(table, {
+  const front = createFront(table, {
     log,
     metrics,
     trustProxy: server.trustProxy,
@@ -196,6 +195,7 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
     keepAliveTimeoutMs: server.keepAliveTimeoutMs ?? 72_000,
     https
   })
+  const app = front.app
 
   let address: string | undefined
   let closing: Promise<void> | undefined
@@ -231,7 +231,7 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
       })()
       return await closing
     },
-    inject: app.inject.bind(app) as FastifyInstance['inject'],
+    inject: front.inject,
     get address () { return address },
     log,
     metrics,

@@ -5,8 +5,14 @@
  * to stream, buffer or parse them.
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import type { Readable } from 'node:stream'
+import FindMyWay, { type HTTPMethod } from 'find-my-way'
+import lightMyRequest, { type DispatchFunc, type InjectOptions, type Response as InjectResponse } from 'light-my-request'
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https'
+import { performance } from 'node:perf_hooks'
+import { pipeline, type Readable } from 'node:stream'
 import type { Socket } from 'node:net'
+import proxyAddr from 'proxy-addr'
 import type { Logger } from 'pino'
 import { GatewayError, errorBody, isGatewayError, type ErrorCode } from '@switchyard/protocol'
 import type { CompiledRoute } from '../pipeline/route.js'
@@ -18,6 +24,7 @@ import { errorResponse } from '../pipeline/respond.js'
 import { requestId, traceparent } from './forwarding.js'
 import type { TrustFn } from './trust.js'
 import type { Metrics } from '../metrics.js'
+import { accessLog, type AccessLog } from '../log.js'
 
 /** What runs for one method of one path: a compiled route, streaming when it can. */
 export interface Endpoint {
@@ -66,26 +73,136 @@ function fastifyErrorCode (status: number): ErrorCode {
   }
 }
 
-export function send (reply: FastifyReply, res: GatewayResponse, id: string): FastifyReply {
-  reply.code(res.status)
-  reply.headers(res.headers)
-  reply.header('x-request-id', id)
-  return reply.send(res.body)
+/**
+ * Writes a pipeline response on the raw response: the head with the request
+ * id, then the bytes (with their Content-Length) or the stream (cut short if
+ * it fails).
+ */
+function writeResponse (res: ServerResponse, gres: GatewayResponse, id: string, log: Logger): void {
+  if (res.destroyed) return
+  const headers = gres.headers
+  headers['x-request-id'] = id
+  const body = gres.body
+  if (body === undefined) {
+    res.writeHead(gres.status, headers)
+    res.end()
+  } else if (Buffer.isBuffer(body)) {
+    if (headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) headers['content-length'] = String(body.length)
+    res.writeHead(gres.status, headers)
+    res.end(body)
+  } else {
+    res.writeHead(gres.status, headers)
+    pipeline(body, res, (err) => {
+      if (err !== undefined && err !== null && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') log.warn({ reqId: id, err }, 'response body failed; the response was cut short')
+    })
+  }
 }
 
 /**
  * One log line and the metrics per answered request, written when the answer's
- * head goes out (for a streamed body: before its last byte). Done here rather
- * than in a fastify onResponse hook, which costs every request a hook run.
+ * head goes out (for a streamed body: before its last byte).
  */
-function completed (log: Logger, metrics: Metrics, route: string, request: FastifyRequest, reply: FastifyReply, status: number): void {
-  const ms = reply.elapsedTime
-  log.info({ reqId: request.id, method: request.method, url: request.url, status, ms }, 'request completed')
-  metrics.request(route, request.method, status, ms / 1000)
+function completed (access: AccessLog, metrics: Metrics, route: string, id: string, req: IncomingMessage, status: number, start: number): void {
+  const ms = performance.now() - start
+  const method = req.method ?? 'GET'
+  access(id, method, req.url ?? '/', status, ms)
+  metrics.request(route, method, status, ms / 1000)
 }
 
-export function createFront (table: PathEntry[], opts: FrontOptions): FastifyInstance {
+/** Fastify's own rule (handle-request.js): these methods never have a body to parse. */
+const BODYLESS = new Set(['GET', 'HEAD', 'TRACE'])
+
+/** The front door: the HTTP(S) server, and fastify behind it. */
+export interface Front {
+  app: FastifyInstance
+  /** In-process requests through the same dispatch as the socket (light-my-request). */
+  inject: (opts: InjectOptions | string) => Promise<InjectResponse>
+}
+
+export function createFront (table: PathEntry[], opts: FrontOptions): Front {
   const { log, metrics, trust } = opts
+  const access = accessLog(log)
+
+  /**
+   * Serves one request of a configured path, whichever way it arrived: the
+   * endpoint for its method (or 405), the request read into a GatewayRequest,
+   * then the passthrough fast path or the composed handler.
+   */
+  async function serve (entry: PathEntry, params: Record<string, string | undefined>, id: string, req: IncomingMessage, res: ServerResponse, payload: Readable | undefined, start: number): Promise<void> {
+    const method = req.method ?? 'GET'
+    let ep = entry.methods.get(method) ?? (method === 'HEAD' ? entry.methods.get('GET') : undefined) ?? (method !== 'TRACE' ? entry.methods.get('ALL') : undefined)
+    let handle = ep?.handle
+    if (ep === undefined && method === 'OPTIONS' && req.headers.origin !== undefined) {
+      // A CORS preflight asks about another method: that method's route answers it.
+      const asked = req.headers['access-control-request-method']
+      if (typeof asked === 'string') {
+        const m = asked.trim().toUpperCase()
+        const t = entry.methods.get(m) ?? (m === 'HEAD' ? entry.methods.get('GET') : undefined) ?? entry.methods.get('ALL')
+        if (t?.preflight !== undefined) { ep = t; handle = t.preflight }
+      }
+    }
+    if (ep === undefined || handle === undefined) {
+      writeResponse(res, errorResponse(new GatewayError('GW_ERR_METHOD_NOT_ALLOWED'), id, { allow: entry.allow }), id, log)
+      completed(access, metrics, entry.path, id, req, 405, start)
+      return
+    }
+    const greq = new FrontRequest(id, req, res, entry.path, params, payload, trust, log)
+    let status: number
+    if (ep.direct !== undefined && handle === ep.handle) {
+      try {
+        status = await streamDirect(ep.direct.service, greq, ep.direct.timeoutMs, ep.direct.bodyLimit, res)
+      } catch (err) {
+        const r = failed(err, greq.id, log)
+        status = r.status
+        if (!res.headersSent) writeResponse(res, r, greq.id, log)
+      }
+    } else {
+      let gres: GatewayResponse
+      try {
+        gres = await handle(greq)
+      } catch (err) {
+        gres = failed(err, greq.id, log)
+      }
+      status = gres.status
+      writeResponse(res, gres, greq.id, log)
+    }
+    completed(access, metrics, entry.path, id, req, status, start)
+  }
+
+  // Configured paths are looked up here, before fastify builds its request and
+  // reply objects: the same router (find-my-way) with the same options, so the
+  // match is the one fastify would make. What this does not handle (an unknown
+  // path, a body to read, a bad URL) goes on to fastify.
+  const router = FindMyWay({ ignoreDuplicateSlashes: false, ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 2048 })
+  for (const entry of table) router.on(ROUTE_METHODS as HTTPMethod[], entry.path, () => {}, entry)
+  let toFastify: (req: IncomingMessage, res: ServerResponse) => void = () => { throw new Error('fastify has not built its server yet') }
+  let closing = false
+  const shuttingDown = JSON.stringify(errorBody(new GatewayError('GW_ERR_SHUTTING_DOWN'), ''))
+
+  function dispatch (req: IncomingMessage, res: ServerResponse): void {
+    const start = performance.now()
+    if (closing) {
+      // Requests on kept-alive sockets while the gateway drains: refused, and the socket closed.
+      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(shuttingDown)), connection: 'close' })
+      res.end(shuttingDown)
+      return
+    }
+    const method = req.method ?? 'GET'
+    const h = req.headers
+    if (BODYLESS.has(method) || (h['content-type'] === undefined && h['transfer-encoding'] === undefined && (h['content-length'] === undefined || h['content-length'] === '0'))) {
+      const found = router.find(method as HTTPMethod, req.url ?? '/')
+      if (found !== null) {
+        serve(found.store as PathEntry, found.params, requestId(h['x-request-id']), req, res, undefined, start).catch((err: unknown) => {
+          log.error({ err }, 'request failed outside the pipeline')
+          if (!res.headersSent) res.writeHead(500).end()
+          else res.destroy()
+        })
+        return
+      }
+    }
+    toFastify(req, res)
+  }
+
   const app = Fastify({
     // fastify would make a pino child logger per request; the gateway logs with its own logger.
     logger: false,
@@ -98,7 +215,16 @@ export function createFront (table: PathEntry[], opts: FrontOptions): FastifyIns
     keepAliveTimeout: opts.keepAliveTimeoutMs,
     genReqId: (req) => requestId(req.headers['x-request-id']),
     routerOptions: { maxParamLength: 2048, ignoreDuplicateSlashes: false },
-    ...(opts.https !== undefined ? { https: { ...opts.https, maxHeaderSize: opts.maxHeaderBytes } as { key: string, cert: string } } : { http: { maxHeaderSize: opts.maxHeaderBytes } }),
+    serverFactory: (handler) => {
+      toFastify = handler
+      const server = opts.https !== undefined
+        ? createHttpsServer({ ...opts.https, maxHeaderSize: opts.maxHeaderBytes } as HttpsServerOptions, dispatch)
+        : createHttpServer({ maxHeaderSize: opts.maxHeaderBytes }, dispatch)
+      server.keepAliveTimeout = opts.keepAliveTimeoutMs
+      server.requestTimeout = opts.requestTimeoutMs
+      server.headersTimeout = opts.headersTimeoutMs
+      return server
+    },
     clientErrorHandler (err: NodeJS.ErrnoException, socket: Socket) {
       if (err.code === 'ECONNRESET' || socket.destroyed) return
       const e = new GatewayError(CLIENT_ERRORS[err.code ?? ''] ?? 'GW_ERR_BAD_REQUEST')
@@ -108,14 +234,16 @@ export function createFront (table: PathEntry[], opts: FrontOptions): FastifyIns
       socket.destroy()
     }
   }) as unknown as FastifyInstance
-  app.server.headersTimeout = opts.headersTimeoutMs
+  app.addHook('preClose', (done) => { closing = true; done() })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
 
-  app.setNotFoundHandler((request, reply) => {
-    send(reply, errorResponse(new GatewayError('GW_ERR_ROUTE_NOT_FOUND'), request.id), request.id)
-    completed(log, metrics, '(none)', request, reply, 404)
-  })
+  const refuse = (request: FastifyRequest, reply: FastifyReply, e: GatewayError, route: string): void => {
+    reply.hijack()
+    writeResponse(reply.raw, errorResponse(e, request.id), request.id, log)
+    completed(access, metrics, route, request.id, request.raw, e.statusCode, performance.now() - reply.elapsedTime)
+  }
+  app.setNotFoundHandler((request, reply) => { refuse(request, reply, new GatewayError('GW_ERR_ROUTE_NOT_FOUND'), '(none)') })
   app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
     let e: GatewayError
     if (isGatewayError(err)) e = err
@@ -125,106 +253,120 @@ export function createFront (table: PathEntry[], opts: FrontOptions): FastifyIns
     }
     if (e.statusCode >= 500) log.error({ reqId: request.id, err }, 'request failed')
     else log.info({ reqId: request.id, code: e.code, reason: err.message }, 'request refused')
-    send(reply, errorResponse(e, request.id), request.id)
-    completed(log, metrics, request.routeOptions.url ?? '(none)', request, reply, e.statusCode)
+    refuse(request, reply, e, request.routeOptions.url ?? '(none)')
   })
   for (const entry of table) {
     app.route({
       method: ROUTE_METHODS,
       url: entry.path,
+      // Reached for requests with a body (fastify hands over the raw stream) and whatever the pre-router passed on.
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
-        const method = request.method
-        let ep = entry.methods.get(method) ?? (method === 'HEAD' ? entry.methods.get('GET') : undefined) ?? (method !== 'TRACE' ? entry.methods.get('ALL') : undefined)
-        let handle = ep?.handle
-        if (ep === undefined && method === 'OPTIONS' && request.headers.origin !== undefined) {
-          // A CORS preflight asks about another method: that method's route answers it.
-          const asked = request.headers['access-control-request-method']
-          if (typeof asked === 'string') {
-            const m = asked.trim().toUpperCase()
-            const t = entry.methods.get(m) ?? (m === 'HEAD' ? entry.methods.get('GET') : undefined) ?? entry.methods.get('ALL')
-            if (t?.preflight !== undefined) { ep = t; handle = t.preflight }
-          }
-        }
-        if (ep === undefined || handle === undefined) {
-          send(reply, errorResponse(new GatewayError('GW_ERR_METHOD_NOT_ALLOWED'), request.id, { allow: entry.allow }), request.id)
-          completed(log, metrics, entry.path, request, reply, 405)
-          return reply
-        }
-        const greq = gatewayRequest(request, reply, entry.path, trust, log)
-        if (ep.direct !== undefined && handle === ep.handle) {
-          reply.hijack()
-          let status: number
-          try {
-            status = await streamDirect(ep.direct.service, greq, ep.direct.timeoutMs, ep.direct.bodyLimit, reply.raw)
-          } catch (err) {
-            const e = isGatewayError(err) ? err : new GatewayError('GW_ERR_INTERNAL', { cause: err })
-            if (e.statusCode >= 500) log.warn({ reqId: greq.id, code: e.code, service: e.service, err: e.cause ?? e }, e.message)
-            else log.info({ reqId: greq.id, code: e.code }, e.message)
-            const r = errorResponse(e, greq.id)
-            status = r.status
-            if (!reply.raw.headersSent && !reply.raw.destroyed) {
-              r.headers['x-request-id'] = greq.id
-              reply.raw.writeHead(r.status, r.headers)
-              reply.raw.end(r.body)
-            }
-          }
-          completed(log, metrics, entry.path, request, reply, status)
-          return
-        }
-        let res: GatewayResponse
-        try {
-          res = await handle(greq)
-        } catch (err) {
-          const e = isGatewayError(err) ? err : new GatewayError('GW_ERR_INTERNAL', { cause: err })
-          if (e.statusCode >= 500) log.warn({ reqId: greq.id, code: e.code, service: e.service, err: e.cause ?? e }, e.message)
-          else log.info({ reqId: greq.id, code: e.code }, e.message)
-          res = errorResponse(e, greq.id)
-        }
-        send(reply, res, greq.id)
-        completed(log, metrics, entry.path, request, reply, res.status)
-        return reply
+        reply.hijack()
+        const payload = request.body === undefined || request.body === null ? undefined : request.body as Readable
+        await serve(entry, request.params as Record<string, string>, request.id, request.raw, reply.raw, payload, performance.now() - reply.elapsedTime)
       }
     })
   }
-  return app
-}
-
-function gatewayRequest (request: FastifyRequest, reply: FastifyReply, route: string, trust: TrustFn, log: Logger): GatewayRequest {
-  const raw = request.raw
-  const url = raw.url ?? '/'
-  const q = url.indexOf('?')
-  const peer = raw.socket.remoteAddress ?? ''
-  const xff = request.headers['x-forwarded-for']
-  const trusted = trust(peer, 0)
-  const forwardedFor = trusted && xff !== undefined ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer
-  let body: RequestBody = { kind: 'none' }
-  if (request.body !== undefined && request.body !== null) {
-    const cl = request.headers['content-length']
-    body = { kind: 'stream', stream: request.body as Readable, length: cl === undefined ? undefined : Number(cl) }
-  }
   return {
-    id: request.id,
-    traceparent: traceparent(request.headers.traceparent),
-    method: request.method,
-    route,
-    path: q === -1 ? url : url.slice(0, q),
-    rawQuery: q === -1 ? '' : url.slice(q + 1),
-    params: request.params as Record<string, string>,
-    headers: request.headers,
-    remoteAddress: trusted ? request.ip : peer,
-    remotePort: raw.socket.remotePort ?? 0,
-    forwardedFor,
-    forwardedProto: trusted ? request.protocol : (raw.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http',
-    forwardedHost: trusted ? request.host : request.headers.host,
-    body,
-    log,
-    // Created on first use: most requests (the streaming path) never need one.
-    get signal (): AbortSignal {
-      const controller = new AbortController()
-      if (reply.raw.destroyed && !reply.raw.writableFinished) controller.abort()
-      else reply.raw.once('close', () => { if (!reply.raw.writableFinished) controller.abort() })
-      Object.defineProperty(this, 'signal', { value: controller.signal })
-      return controller.signal
+    app,
+    inject: async (opts) => {
+      await app.ready()
+      return await lightMyRequest(dispatch as DispatchFunc, opts)
     }
   }
+}
+
+/** A thrown error as the client sees it, logged once with its reason. */
+function failed (err: unknown, id: string, log: Logger): GatewayResponse {
+  const e = isGatewayError(err) ? err : new GatewayError('GW_ERR_INTERNAL', { cause: err })
+  if (e.statusCode >= 500) log.warn({ reqId: id, code: e.code, service: e.service, err: e.cause ?? e }, e.message)
+  else log.info({ reqId: id, code: e.code }, e.message)
+  return errorResponse(e, id)
+}
+
+/**
+ * The client's request as the pipeline sees it. A class rather than an object
+ * literal: one shape for every request, and the abort signal built only when
+ * something asks for it (the streaming path never does).
+ */
+class FrontRequest implements GatewayRequest {
+  readonly id: string
+  readonly traceparent: string
+  readonly method: string
+  readonly route: string
+  readonly path: string
+  readonly rawQuery: string
+  readonly params: Readonly<Record<string, string>>
+  readonly headers: IncomingMessage['headers']
+  readonly remoteAddress: string
+  readonly remotePort: number
+  readonly forwardedFor: string
+  readonly forwardedProto: string
+  readonly forwardedHost: string | undefined
+  body: RequestBody
+  claims?: Record<string, unknown> | undefined
+  readonly log: Logger
+  readonly #res: ServerResponse
+  #signal: AbortSignal | undefined
+
+  constructor (id: string, req: IncomingMessage, res: ServerResponse, route: string, params: Record<string, string | undefined>, payload: Readable | undefined, trust: TrustFn, log: Logger) {
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const socket = req.socket
+    const peer = socket.remoteAddress ?? ''
+    const headers = req.headers
+    const trusted = trust(peer, 0)
+    const xff = headers['x-forwarded-for']
+    this.id = id
+    this.traceparent = traceparent(headers.traceparent)
+    this.method = req.method ?? 'GET'
+    this.route = route
+    this.path = q === -1 ? url : url.slice(0, q)
+    this.rawQuery = q === -1 ? '' : url.slice(q + 1)
+    this.params = params as Record<string, string>
+    this.headers = headers
+    this.remotePort = socket.remotePort ?? 0
+    this.forwardedFor = trusted && xff !== undefined ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer
+    if (payload === undefined) this.body = NO_BODY
+    else {
+      const cl = headers['content-length']
+      this.body = { kind: 'stream', stream: payload, length: cl === undefined ? undefined : Number(cl) }
+    }
+    this.claims = undefined
+    this.log = log
+    this.#res = res
+    this.#signal = undefined
+    if (trusted) {
+      // The answers fastify's request.ip/.protocol/.host give with a trusted peer (proxy-addr; the last entry).
+      const chain = proxyAddr.all(req, trust)
+      this.remoteAddress = chain[chain.length - 1] ?? peer
+      const proto = headers['x-forwarded-proto']
+      this.forwardedProto = typeof proto === 'string' && proto !== '' ? lastEntry(proto) : (socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'
+      const host = headers['x-forwarded-host']
+      this.forwardedHost = typeof host === 'string' && host !== '' ? lastEntry(host) : headers.host ?? ''
+    } else {
+      this.remoteAddress = peer
+      this.forwardedProto = (socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'
+      this.forwardedHost = headers.host
+    }
+  }
+
+  /** Aborted when the client goes away before its answer is complete. */
+  get signal (): AbortSignal {
+    if (this.#signal !== undefined) return this.#signal
+    const res = this.#res
+    const controller = new AbortController()
+    if (res.destroyed && !res.writableFinished) controller.abort()
+    else res.once('close', () => { if (!res.writableFinished) controller.abort() })
+    this.#signal = controller.signal
+    return this.#signal
+  }
+}
+
+const NO_BODY: RequestBody = Object.freeze({ kind: 'none' })
+
+/** The last value of a comma-separated header (the one the nearest proxy added). */
+function lastEntry (value: string): string {
+  const i = value.lastIndexOf(',')
+  return i === -1 ? value.trim() : value.slice(i + 1).trim()
 }
