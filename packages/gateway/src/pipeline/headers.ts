@@ -14,7 +14,7 @@ const HOP_BY_HOP = new Set([
 
 /** Names listed in a Connection header are hop-by-hop too. */
 function connectionListed (value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined // the usual values name no header
   const s = new Set<string>()
   for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
     const n = part.trim().toLowerCase()
