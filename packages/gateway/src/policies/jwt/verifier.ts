@@ -3,9 +3,15 @@
  * every failure into a reason that is safe to show a client: fixed phrases,
  * never the token, never a payload value.
  */
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
-import type { KeyObject } from 'node:crypto'
+import { createRemoteJWKSet, errors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose'
+import { webcrypto } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import type { VerificationKey } from './keys.js'
 import type { NormalizedAuth } from './options.js'
+
+/** How long a verified token is taken as verified without checking its signature again. */
+export const TOKEN_CACHE_MS = 60_000
+const TOKEN_CACHE_ENTRIES = 10_000
 
 /** The key set could not be fetched or read: the token may be fine, the gateway cannot tell. */
 export class KeySetUnavailable extends Error {
@@ -19,8 +25,8 @@ export type Verifier = (token: string) => Promise<JWTPayload>
 
 export function createVerifier (auth: NormalizedAuth): Verifier {
   const src = auth.source
-  let key: KeyObject | JWTVerifyGetKey
-  if (src.kind === 'key') key = src.key.key
+  let key: JWTVerifyGetKey
+  if (src.kind === 'key') key = staticKey(src.key)
   else {
     // jose caches the set, refetches it when a token names an unknown kid (after the
     // cooldown) or when it is older than cacheMaxAge, and shares one fetch among callers.
@@ -37,11 +43,58 @@ export function createVerifier (auth: NormalizedAuth): Verifier {
   }
   const options = auth.verifyOptions
   const { jwtid, nonce } = auth
+  // Tokens already verified, by their exact text: a signature check (WebCrypto, async) and
+  // the claim checks cost ~60 µs, and a client sends the same token many times. An entry
+  // lasts until the first of: the token's exp (with the clock tolerance), its maxTokenAge,
+  // TOKEN_CACHE_MS. Only successes are kept. With a JWKS, a key removed from the set stops
+  // verifying its tokens within TOKEN_CACHE_MS (jose itself refetches the set only after cacheMaxAge).
+  const verified = new LRUCache<string, { payload: JWTPayload, until: number }>({ max: TOKEN_CACHE_ENTRIES })
   return async function verifyJwt (token) {
-    const { payload } = await jwtVerify(token, key as KeyObject, options)
+    const known = verified.get(token)
+    if (known !== undefined) {
+      if (Date.now() < known.until) return known.payload
+      verified.delete(token)
+    }
+    const { payload } = await jwtVerify(token, key, options)
     if (jwtid !== undefined && payload.jti !== jwtid) throw new errors.JWTClaimValidationFailed('unexpected "jti" claim value', payload, 'jti', 'check_failed')
     if (nonce !== undefined && payload.nonce !== nonce) throw new errors.JWTClaimValidationFailed('unexpected "nonce" claim value', payload, 'nonce', 'check_failed')
+    const until = cacheDeadline(payload, options, Date.now())
+    if (until > Date.now()) verified.set(token, { payload, until })
     return payload
+  }
+}
+
+/** When a verified token must be checked again (ms since the epoch). */
+export function cacheDeadline (payload: JWTPayload, options: JWTVerifyOptions, now: number): number {
+  const tol = typeof options.clockTolerance === 'number' ? options.clockTolerance : 0
+  let until = now + TOKEN_CACHE_MS
+  if (typeof payload.exp === 'number') until = Math.min(until, (payload.exp + tol) * 1000)
+  if (options.maxTokenAge !== undefined) {
+    // A span such as "2h" is jose's to parse: such tokens are simply not kept.
+    if (typeof options.maxTokenAge !== 'number' || typeof payload.iat !== 'number') return 0
+    until = Math.min(until, (payload.iat + options.maxTokenAge + tol) * 1000)
+  }
+  return until
+}
+
+/**
+ * The static key as a CryptoKey per algorithm, imported on first use: given the
+ * KeyObject itself, jose imports it into WebCrypto again for every token.
+ * jose checks the token's alg against the allowed list before asking for a key.
+ */
+function staticKey (vk: VerificationKey): JWTVerifyGetKey {
+  const byAlg = new Map<string, Promise<webcrypto.CryptoKey>>()
+  return async (header) => {
+    const alg = header.alg ?? ''
+    let k = byAlg.get(alg)
+    if (k === undefined) {
+      k = vk.kind === 'secret'
+        ? webcrypto.subtle.importKey('raw', vk.key.export(), { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify'])
+        : importSPKI(vk.key.export({ type: 'spki', format: 'pem' }) as string, alg)
+      byAlg.set(alg, k)
+      k.catch(() => { byAlg.delete(alg) })
+    }
+    return await k
   }
 }
 
