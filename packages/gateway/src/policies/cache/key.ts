@@ -8,6 +8,7 @@
  * for cached methods with a body, the body (or its `varyBy.body` fields).
  */
 import { createHash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
 import type { GatewayRequest } from '../../pipeline/types.js'
 import { parseRequestBody } from '../../pipeline/body.js'
 import type { CacheSettings } from './options.js'
@@ -65,9 +66,21 @@ export function entryId (greq: GatewayRequest, s: CacheSettings, body: Buffer | 
     if (s.varyBody === undefined || parsed === undefined) material.push(createHash('sha256').update(body).digest('base64url'))
     else material.push(s.varyBody.map(f => jsonOrNull(getPath(parsed.value, f))))
   }
-  const hash = createHash('sha256').update(JSON.stringify(material)).digest('base64url').slice(0, 22)
-  return `${greq.path}#${hash}`
+  const text = JSON.stringify(material)
+  let id = recentIds.get(text)
+  if (id === undefined) {
+    id = `${greq.path}#${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`
+    recentIds.set(text, id)
+  }
+  return id
 }
+
+/**
+ * Ids of recently seen keys: the hash is a pure function of the key material,
+ * and hashing it on every hit cost ~8 µs of a ~70 µs cache hit. Bounded by
+ * count and by bytes (the material includes the query and varied headers).
+ */
+const recentIds = new LRUCache<string, string>({ max: 10_000, maxSize: 8 * 1024 * 1024, sizeCalculation: (v, k) => v.length + k.length })
 
 function parseOrUndefined (body: Buffer, contentType: string | string[] | undefined): { value: unknown } | undefined {
   try {

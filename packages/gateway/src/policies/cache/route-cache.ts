@@ -30,6 +30,8 @@ import type { CacheSettings } from './options.js'
 import type { LookupResult } from './redis-tier.js'
 import { discard, type CacheRuntime, type FlightOutcome, type Outcome } from './runtime.js'
 
+const hitStatus = new WeakMap<Entry, { ttlS: number | undefined, value: string }>()
+
 /** How often a waiting instance re-reads the entry in case a fill notification was missed, in ms. */
 const RECHECK_MS = 250
 
@@ -282,7 +284,16 @@ export class RouteCache {
   /** An answer from a stored entry, with `Age` and Cache-Status. */
   #serve (e: Entry, st: CacheStatus, outcome: Outcome, at = now()): GatewayResponse {
     this.#rt.count(this.#o.route, outcome)
-    return responseOf(e, formatCacheStatus({ ...st, ttlS: ttlSeconds(e, at), key: e.id }), true, at)
+    const ttlS = ttlSeconds(e, at)
+    // The Cache-Status of a plain hit changes once a second (its ttl): formatted once per entry and second.
+    if (st.hit === true && st.fwd === undefined && st.detail === 'memory') {
+      const memo = hitStatus.get(e)
+      if (memo !== undefined && memo.ttlS === ttlS) return responseOf(e, memo.value, true, at)
+      const value = formatCacheStatus({ ...st, ttlS, key: e.id })
+      hitStatus.set(e, { ttlS, value })
+      return responseOf(e, value, true, at)
+    }
+    return responseOf(e, formatCacheStatus({ ...st, ttlS, key: e.id }), true, at)
   }
 
   /** Not cacheable here: passes through, without the tag headers, with Cache-Status. */

@@ -124,8 +124,14 @@ export class CacheRuntime {
 
   count (route: string, outcome: Outcome): void {
     this.#outcomes[outcome]++
-    this.#counter.labels(route, outcome).inc()
+    const key = `${route} ${outcome}`
+    let child = this.#counterChildren.get(key)
+    if (child === undefined) { child = this.#counter.labels(route, outcome); this.#counterChildren.set(key, child) }
+    child.inc()
   }
+
+  /** Labelled children, kept: labels() hashes its arguments on every call. */
+  readonly #counterChildren = new Map<string, { inc: () => void }>()
 
   stored (): void { this.#stored++ }
   refreshed (): void { this.#refreshes++ }
