@@ -10,7 +10,7 @@ import lightMyRequest, { type DispatchFunc, type InjectOptions, type Response as
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https'
 import { performance } from 'node:perf_hooks'
-import { pipeline, type Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type { Socket } from 'node:net'
 import proxyAddr from 'proxy-addr'
 import type { Logger } from 'pino'
@@ -92,9 +92,14 @@ function writeResponse (res: ServerResponse, gres: GatewayResponse, id: string, 
     res.end(body)
   } else {
     res.writeHead(gres.status, headers)
-    pipeline(body, res, (err) => {
-      if (err !== undefined && err !== null && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') log.warn({ reqId: id, err }, 'response body failed; the response was cut short')
+    // pipe() and two listeners rather than stream.pipeline(), which makes (and aborts) an
+    // AbortController per call: ~15 µs a response on routes with policies.
+    body.once('error', (err: Error) => {
+      log.warn({ reqId: id, err }, 'response body failed; the response was cut short')
+      res.destroy()
     })
+    res.once('close', () => { if (!body.readableEnded) body.destroy() })
+    body.pipe(res)
   }
 }
 
@@ -291,7 +296,6 @@ function failed (err: unknown, id: string, log: Logger): GatewayResponse {
  */
 class FrontRequest implements GatewayRequest {
   readonly id: string
-  readonly traceparent: string
   readonly method: string
   readonly route: string
   readonly path: string
@@ -308,6 +312,7 @@ class FrontRequest implements GatewayRequest {
   readonly log: Logger
   readonly #res: ServerResponse
   #signal: AbortSignal | undefined
+  #traceparent: string | undefined
 
   constructor (id: string, req: IncomingMessage, res: ServerResponse, route: string, params: Record<string, string | undefined>, payload: Readable | undefined, trust: TrustFn, log: Logger) {
     const url = req.url ?? '/'
@@ -318,7 +323,6 @@ class FrontRequest implements GatewayRequest {
     const trusted = trust(peer, 0)
     const xff = headers['x-forwarded-for']
     this.id = id
-    this.traceparent = traceparent(headers.traceparent)
     this.method = req.method ?? 'GET'
     this.route = route
     this.path = q === -1 ? url : url.slice(0, q)
@@ -336,6 +340,7 @@ class FrontRequest implements GatewayRequest {
     this.log = log
     this.#res = res
     this.#signal = undefined
+    this.#traceparent = undefined
     if (trusted) {
       // The answers fastify's request.ip/.protocol/.host give with a trusted peer (proxy-addr; the last entry).
       const chain = proxyAddr.all(req, trust)
@@ -349,6 +354,12 @@ class FrontRequest implements GatewayRequest {
       this.forwardedProto = (socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'
       this.forwardedHost = headers.host
     }
+  }
+
+  /** Made when a service is called (a cache hit or a refusal never needs one). */
+  get traceparent (): string {
+    this.#traceparent ??= traceparent(this.headers.traceparent)
+    return this.#traceparent
   }
 
   /** Aborted when the client goes away before its answer is complete. */
