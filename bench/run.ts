@@ -18,7 +18,7 @@ import { JWT_SECRET } from './lib/constants.js'
 import { runLoad } from './lib/load.js'
 import { parseOptions, type Options } from './lib/options.js'
 import { cpuSeconds, peakRssKb, processTree, resetPeakRss } from './lib/proc-stats.js'
-import { installCleanup, ROOT, stopChild } from './lib/procs.js'
+import { installCleanup, ROOT, setPinning, stopChild } from './lib/procs.js'
 import { evaluateBars, median, renderReport, type RunInfo, type Sample, type ScenarioResult, type TargetResult } from './lib/report.js'
 import { checkAnchor, SCENARIO_IDS, SCENARIOS, verify, type Scenario } from './lib/scenarios.js'
 import { describeTools, startHarness, type Harness } from './lib/setup.js'
@@ -167,6 +167,7 @@ async function runScenario (sc: Scenario, h: Harness, opts: Options, jwtHeaders:
 
 async function main (): Promise<void> {
   const opts = parseOptions()
+  setPinning(opts.pinning)
   installCleanup()
   const scenarios = opts.soak ? [] : opts.scenarios.map(id => SCENARIOS[id])
   const modes = new Set<'pubsub' | 'stream'>()

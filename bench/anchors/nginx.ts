@@ -60,7 +60,7 @@ export async function startNginx (bin: string, dir: string, upstream: string): P
   // -e (nginx ≥ 1.19.5) keeps nginx from opening the system's error log before reading the config.
   for (const withE of [true, false]) {
     const args = ['-p', dir + '/', ...(withE ? ['-e', join(dir, 'error.log')] : []), '-c', conf, '-g', 'daemon off;']
-    const child = spawnChild('nginx', bin, args)
+    const child = spawnChild('nginx', bin, args, { role: 'sut' })
     try {
       await waitForPort(port, 10_000, child)
       return { child, port }

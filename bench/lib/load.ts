@@ -34,7 +34,7 @@ export async function runLoad (tool: LoadTool, spec: LoadSpec, hooks: WindowHook
 
 /** autocannon in a child process; one result per measured run (`repeat`, default 1). */
 export async function runAutocannon (spec: WorkerSpec, hooks: { start: () => void, end: (m: Measurement, index: number) => void }, limitMs?: number): Promise<Measurement[]> {
-  const child = spawnTs('autocannon', 'bench/load/autocannon-worker.ts', [JSON.stringify(spec)])
+  const child = spawnTs('autocannon', 'bench/load/autocannon-worker.ts', [JSON.stringify(spec)], { role: 'rest' })
   const results: Measurement[] = []
   child.onLine((line) => {
     if (line === 'measure-start') hooks.start()
@@ -62,7 +62,7 @@ function wrkArgs (spec: LoadSpec, durationS: number, script?: string): string[] 
 
 async function runWrk (spec: LoadSpec, hooks: WindowHooks): Promise<Measurement> {
   const run = async (durationS: number, script?: string): Promise<string> => {
-    const child = spawnChild('wrk', 'wrk', wrkArgs(spec, durationS, script))
+    const child = spawnChild('wrk', 'wrk', wrkArgs(spec, durationS, script), { role: 'rest' })
     const timer = setTimeout(() => { stopChild(child).catch(() => {}) }, durationS * 1000 + SLACK_MS)
     const code = await child.exited
     clearTimeout(timer)

@@ -1,5 +1,6 @@
 /** Command-line options of `npm run bench` (docs/performance.md). */
 import { isAbsolute, join } from 'node:path'
+import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { LoadTool } from './load.js'
 import { QUICK_SCENARIOS, SCENARIO_IDS, type ScenarioId } from './scenarios.js'
@@ -18,6 +19,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --load <tool>         autocannon (default) or wrk (when installed)
   --out <file>          report path (default bench/results/latest.md; soak: bench/results/soak.md)
   --soak                1,000,000 requests through the passthrough and the Redis route, RSS every 10%
+  --no-pin              do not pin processes to CPUs (default: pinned with taskset when there are 2+ CPUs)
   --requests <n>        soak: requests per route (default 1000000)
 `
 
@@ -32,6 +34,8 @@ export interface Options {
   tool: LoadTool
   out: string
   soak: boolean
+  /** taskset CPU lists, or undefined when not pinning. */
+  pinning: { sut: string, rest: string } | undefined
   requests: number
   notes: string[]
 }
@@ -64,6 +68,7 @@ export function parseOptions (): Options {
         load: { type: 'string' },
         out: { type: 'string' },
         soak: { type: 'boolean' },
+        'no-pin': { type: 'boolean' },
         requests: { type: 'string' },
         help: { type: 'boolean', short: 'h' }
       }
@@ -93,6 +98,19 @@ export function parseOptions (): Options {
     if (tool === 'wrk' && which('wrk') === undefined) { notes.push('--load wrk: wrk is not on PATH; used autocannon'); tool = 'autocannon' }
     if (tool === 'wrk' && soak) { notes.push('soak counts requests, which wrk cannot: used autocannon'); tool = 'autocannon' }
   }
+  let pinning: { sut: string, rest: string } | undefined
+  const cpus = availableParallelism()
+  if (v['no-pin'] !== true) {
+    if (cpus < 2) notes.push('one CPU: processes not pinned')
+    else if (which('taskset') === undefined) notes.push('taskset is not on PATH: processes not pinned')
+    else {
+      // The last half of the cores (at least one) for the process under test, the rest for everything else.
+      const sutCount = Math.max(1, Math.floor(cpus / 2))
+      const first = cpus - sutCount
+      pinning = { sut: sutCount === 1 ? String(first) : `${first}-${cpus - 1}`, rest: first === 1 ? '0' : `0-${first - 1}` }
+      notes.push(`pinned with taskset: the process under test on CPU ${pinning.sut}; backend, Redis, Redis service and load generator on CPU ${pinning.rest}`)
+    }
+  }
   const defaultOut = soak ? 'bench/results/soak.md' : 'bench/results/latest.md'
   const out = v.out ?? defaultOut
   return {
@@ -106,6 +124,7 @@ export function parseOptions (): Options {
     tool,
     out: isAbsolute(out) ? out : join(process.cwd(), out),
     soak,
+    pinning,
     requests: positive('requests', v.requests, 1_000_000, true),
     notes
   }

@@ -32,9 +32,23 @@ const children = new Set<Child>()
 export interface SpawnOptions {
   env?: NodeJS.ProcessEnv
   cwd?: string
+  /** `sut`: the process under test (gateway or anchor); `rest`: backend, Redis, service, load generator. */
+  role?: 'sut' | 'rest'
 }
 
+/**
+ * CPU pinning (taskset): the process under test gets cores of its own, and
+ * everything else shares the others, so a target's req/s follows its own cost
+ * per request rather than how the scheduler happened to share the cores.
+ */
+let pinning: { sut: string, rest: string } | undefined
+export function setPinning (p: { sut: string, rest: string } | undefined): void { pinning = p }
+
 export function spawnChild (name: string, command: string, args: string[], options: SpawnOptions = {}): Child {
+  if (pinning !== undefined && options.role !== undefined) {
+    args = ['-c', pinning[options.role], command, ...args]
+    command = 'taskset'
+  }
   const proc = spawn(command, args, {
     cwd: options.cwd ?? ROOT,
     env: options.env ?? process.env,

@@ -91,7 +91,7 @@ export async function startHarness (opts: SetupOptions): Promise<Harness> {
     rmSync(tmp, { recursive: true, force: true })
   }
   try {
-    const backend = spawnTs('backend', 'bench/backend.ts')
+    const backend = spawnTs('backend', 'bench/backend.ts', [], { role: 'rest' })
     const m = await waitForLine(backend, /listening on (http:\/\/\S+)/, 30_000)
     const env: HarnessEnv = {
       tmp,
@@ -113,11 +113,11 @@ export async function startHarness (opts: SetupOptions): Promise<Harness> {
         notes.push('redis-server is not on PATH: Redis scenarios and the gateway\'s Redis features are skipped')
       } else {
         const port = await freePort()
-        const redis = spawnChild('redis-server', bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'])
+        const redis = spawnChild('redis-server', bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { role: 'rest' })
         await waitForPort(port, 10_000, redis)
         env.redisUrl = `redis://127.0.0.1:${port}`
         if (opts.serviceModes.length > 0) {
-          const svc = spawnTs('redis-service', 'bench/redis-service.ts', ['--redis', env.redisUrl, '--modes', opts.serviceModes.join(',')])
+          const svc = spawnTs('redis-service', 'bench/redis-service.ts', ['--redis', env.redisUrl, '--modes', opts.serviceModes.join(',')], { role: 'rest' })
           const ready = await waitForLine(svc, /^ready (\{.*\})$/, 30_000)
           service = JSON.parse(ready[1]!) as ServiceStatus
           const modes = opts.serviceModes.map(m => `${m === 'pubsub' ? 'pub/sub' : 'streams'} ${service![m] ?? 'unavailable'}`)

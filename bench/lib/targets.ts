@@ -67,7 +67,7 @@ export async function startGateway (env: HarnessEnv, name: string, routes: strin
     const file = join(env.tmp, `gateway-${name}${withLogging ? '' : '-nolog'}.json`)
     writeFileSync(file, JSON.stringify(gatewayConfig(env, routes, withLogging), null, 2))
     const port = await freePort()
-    const child = spawnChild(`gateway(${name})`, process.execPath, [env.gatewayBin, 'start', '-c', file, '--port', String(port)])
+    const child = spawnChild(`gateway(${name})`, process.execPath, [env.gatewayBin, 'start', '-c', file, '--port', String(port)], { role: 'sut' })
     try {
       const m = await waitForLine(child, LISTENING, START_TIMEOUT_MS)
       return { kind: 'gateway', base: m[1]!.replace(/\/$/, ''), pid: child.pid, child, notes }
@@ -85,7 +85,7 @@ export async function startGateway (env: HarnessEnv, name: string, routes: strin
 }
 
 async function startTs (kind: TargetKind, file: string, args: string[]): Promise<Running> {
-  const child = spawnTs(kind, file, args)
+  const child = spawnTs(kind, file, args, { role: 'sut' })
   try {
     const m = await waitForLine(child, LISTENING, START_TIMEOUT_MS)
     return { kind, base: m[1]!, pid: child.pid, child, notes: [] }
