@@ -80,6 +80,7 @@ function fastifyErrorCode (status: number): ErrorCode {
  */
 function writeResponse (res: ServerResponse, gres: GatewayResponse, id: string, log: Logger): void {
   if (res.destroyed) return
+  if (res.headersSent) { res.destroy(); return } // an answer already started cannot be replaced: cut it short
   const headers = gres.headers
   headers['x-request-id'] = id
   const body = gres.body
