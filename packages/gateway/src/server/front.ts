@@ -183,14 +183,14 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
   for (const entry of table) router.on(ROUTE_METHODS as HTTPMethod[], entry.path, () => {}, entry)
   let toFastify: (req: IncomingMessage, res: ServerResponse) => void = () => { throw new Error('fastify has not built its server yet') }
   let closing = false
-  const shuttingDown = JSON.stringify(errorBody(new GatewayError('GW_ERR_SHUTTING_DOWN'), ''))
 
   function dispatch (req: IncomingMessage, res: ServerResponse): void {
     const start = performance.now()
     if (closing) {
       // Requests on kept-alive sockets while the gateway drains: refused, and the socket closed.
-      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(shuttingDown)), connection: 'close' })
-      res.end(shuttingDown)
+      const id = requestId(req.headers['x-request-id'])
+      writeResponse(res, errorResponse(new GatewayError('GW_ERR_SHUTTING_DOWN'), id, { connection: 'close' }), id, log)
+      completed(access, metrics, '(none)', id, req, 503, start)
       return
     }
     const method = req.method ?? 'GET'
