@@ -10,7 +10,7 @@ import { validateConfig, unsupportedUses } from './config/validate.js'
 import { createLogger } from './log.js'
 import { Metrics } from './metrics.js'
 import { CompiledRoute, DEFAULT_TIMEOUT_MS, type CompiledService } from './pipeline/route.js'
-import { createFront, type Endpoint, type Front, type PathEntry } from './server/front.js'
+import { createFront, directTerminal, type Endpoint, type Front, type PathEntry } from './server/front.js'
 import { compileTrust } from './server/trust.js'
 import { PoolRegistry } from './transports/http.js'
 import { HttpServiceTransport } from './transports/http-service.js'
@@ -54,7 +54,13 @@ export interface Gateway {
   api: <T = unknown>(name: string) => T | undefined
 }
 
-export interface RouteSummary { path: string, method: string, services: Array<{ name: string, type: string, stage: number | undefined }>, mode: 'stream' | 'buffered' }
+/**
+ * One route of the table (`switchyard routes`). `mode`: `passthrough` streams
+ * with undici writing the answer straight to the client (every policy of the
+ * route is transparent); `stream` streams through a policy that sees the
+ * answer (cache, CORS); `buffered` reads bodies in full.
+ */
+export interface RouteSummary { path: string, method: string, services: Array<{ name: string, type: string, stage: number | undefined }>, mode: 'passthrough' | 'stream' | 'buffered' }
 
 export interface CreateGatewayOptions {
   /** A logger to use instead of creating one from `config.logging`. */
@@ -149,22 +155,23 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
       const only = services[0]!
       const streams = !compiled.needsView && !compiled.parse && services.length === 1 && only.config.type === 'http' && only.merge && only.awaitResponse && !only.optional &&
         only.config.getUrl === undefined
-      const streamTerminal: Handler = async (greq) => await streamService(only.transport as HttpServiceTransport, greq, only.timeoutMs, compiled.bodyLimit)
+      const policies = routePolicies(target, deps)
+      // The passthrough fast path when no policy needs to see the answer (policies/types.ts `transparent`).
+      const direct = streams && policies.every(p => p.transparent === true)
+      const streamTerminal: Handler = direct
+        ? directTerminal(only.transport as HttpServiceTransport, only.timeoutMs, compiled.bodyLimit)
+        : async (greq) => await streamService(only.transport as HttpServiceTransport, greq, only.timeoutMs, compiled.bodyLimit)
       // A streaming route does not call the service's invoke: its breaker (the same one) wraps the stream instead.
       const terminal: Handler = streams
         ? (only.guarded ? circuitBreaker(target, only.name, deps)?.(streamTerminal) ?? streamTerminal : streamTerminal)
         : async (greq) => { await ensureBuffered(greq, compiled.bodyLimit); return await compiled.run(greq) }
-      const policies = routePolicies(target, deps)
       const ep: Endpoint = {
         route: compiled,
         handle: compose(policies, terminal),
-        preflight: corsPreflight(target, deps),
-        direct: streams && policies.length === 0 && !only.guarded
-          ? { service: only.transport as HttpServiceTransport, timeoutMs: only.timeoutMs, bodyLimit: compiled.bodyLimit }
-          : undefined
+        preflight: corsPreflight(target, deps)
       }
       entry.methods.set(method, ep)
-      summaries.push({ path, method, services: services.map(s => ({ name: s.name, type: s.config.type, stage: s.config.stage })), mode: streams ? 'stream' : 'buffered' })
+      summaries.push({ path, method, services: services.map(s => ({ name: s.name, type: s.config.type, stage: s.config.stage })), mode: direct ? 'passthrough' : streams ? 'stream' : 'buffered' })
     }
     const allow = new Set<string>()
     for (const m of entry.methods.keys()) {

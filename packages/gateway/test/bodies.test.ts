@@ -54,7 +54,7 @@ describe('bodies pass through byte-exact', () => {
         }
       }
     } as unknown as GatewayConfig)
-    assert.equal(gw.gw.routes().find(r => r.path === '/stream')!.mode, 'stream')
+    assert.equal(gw.gw.routes().find(r => r.path === '/stream')!.mode, 'passthrough')
     assert.equal(gw.gw.routes().find(r => r.path === '/buffered')!.mode, 'buffered')
   })
   after(async () => {

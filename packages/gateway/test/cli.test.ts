@@ -199,7 +199,7 @@ describe('switchyard CLI', { concurrency: 4, timeout: 90_000 }, () => {
     assert.deepEqual(lines[0], ['METHOD', 'PATH', 'SERVICES', 'MODE'])
     assert.deepEqual(lines.slice(1).sort(), [
       ['GET', '/profile', 'users (http, stage 1), orders (http, stage 2)', 'buffered'],
-      ['GET', '/users/:id', 'userservice (http)', 'stream']
+      ['GET', '/users/:id', 'userservice (http)', 'passthrough']
     ])
   })
 })

@@ -91,6 +91,7 @@ export async function streamDirect (service: HttpServiceTransport, greq: Gateway
         clearTimeout(timer)
         status = statusCode
         const out = downstreamResponseHeaders(upstream as Record<string, string | string[] | undefined>, false)
+        if (greq.responseHeaders !== undefined) Object.assign(out, greq.responseHeaders)
         out['x-request-id'] = greq.id
         res.writeHead(statusCode, out)
         return res

@@ -37,6 +37,12 @@ export interface GatewayRequest {
   body: RequestBody
   /** Verified JWT claims, set by the auth policy; forwarded to services (PRODUCT §4.1). */
   claims?: Record<string, unknown> | undefined
+  /**
+   * Headers a policy adds to whatever answer goes out for this request (the
+   * rate limit's `RateLimit-*`), set before the call and written with the head
+   * by the front door, on the fast path too. `addResponseHeaders` sets them.
+   */
+  responseHeaders?: Record<string, string> | undefined
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal
   readonly log: Logger
@@ -48,6 +54,8 @@ export interface GatewayResponse {
   headers: Record<string, string | string[]>
   /** Raw bytes, a stream, or nothing. */
   body: Buffer | Readable | undefined
+  /** The answer is already on its way to the client (the passthrough fast path): nothing is left to write. */
+  readonly sent?: true
 }
 
 export type { HttpCookie }

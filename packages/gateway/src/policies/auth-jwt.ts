@@ -28,7 +28,7 @@ import type { GatewayRequest, GatewayResponse } from '../pipeline/types.js'
 import { normalizeAuth, type Issue, type NormalizedAuth } from './jwt/options.js'
 import { fromAuthorization, fromBody, fromCookie, fromHeader, looksLikeJwt } from './jwt/token.js'
 import { createVerifier, KeySetUnavailable, refusalReason, type Verifier } from './jwt/verifier.js'
-import type { Handler, Policy, PolicyDeps, RouteTarget } from './types.js'
+import { transparent, type Handler, type Policy, type PolicyDeps, type RouteTarget } from './types.js'
 
 export type { AuthJwtOptions, AuthenticationConfig, PrismVerifyOptions } from './jwt/options.js'
 
@@ -169,7 +169,7 @@ export function authJwt (target: RouteTarget, deps: PolicyDeps): Policy | undefi
     return res
   }
 
-  return function authJwtPolicy (next: Handler): Handler {
+  return transparent(function authJwtPolicy (next: Handler): Handler {
     return async function authenticate (greq: GatewayRequest): Promise<GatewayResponse> {
       let body: unknown
       let view: HttpRequest | undefined
@@ -211,5 +211,5 @@ export function authJwt (target: RouteTarget, deps: PolicyDeps): Policy | undefi
       greq.claims = claims as Record<string, unknown>
       return await next(greq)
     }
-  }
+  })
 }

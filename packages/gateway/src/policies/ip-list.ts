@@ -16,7 +16,7 @@ import { GatewayError } from '@switchyard/protocol'
 import type { GatewayConfig } from '../config/types.js'
 import { configInvalid, formatPath } from '../config/validate.js'
 import type { GatewayRequest, GatewayResponse } from '../pipeline/types.js'
-import type { Handler, Policy, PolicyDeps, RouteTarget } from './types.js'
+import { transparent, type Handler, type Policy, type PolicyDeps, type RouteTarget } from './types.js'
 
 /**
  * Prism's `allowList`.
@@ -118,10 +118,10 @@ export function ipList (target: RouteTarget, deps: PolicyDeps): Policy | undefin
   let list = cache.get(chosen.value)
   if (list === undefined) cache.set(chosen.value, list = compile(chosen.value, chosen.path))
   const compiled = list
-  return function ipListPolicy (next: Handler): Handler {
+  return transparent(function ipListPolicy (next: Handler): Handler {
     return async function checkClientAddress (greq: GatewayRequest): Promise<GatewayResponse> {
       if (!addressPermitted(compiled, greq.remoteAddress)) throw new GatewayError('GW_ERR_IP_FORBIDDEN')
       return await next(greq)
     }
-  }
+  })
 }

@@ -16,14 +16,14 @@ import { Readable } from 'node:stream'
 import { GatewayError, isGatewayError } from '@switchyard/protocol'
 import { formatPath, type ConfigIssue } from '../config/validate.js'
 import { ensureBuffered, parseQuery, parseRequestBody } from '../pipeline/body.js'
-import { errorResponse } from '../pipeline/respond.js'
+import { addResponseHeaders, errorResponse } from '../pipeline/respond.js'
 import type { GatewayRequest, GatewayResponse } from '../pipeline/types.js'
 import { policyHeader, rateLimitHeaders } from './rate-limit/headers.js'
 import { addressKey, keyValue, rateLimitKey } from './rate-limit/keys.js'
 import { isOff, parseRateLimiting, type KeySpec, type LimitSpec, type RateLimitKeyHook, type RateLimitKeyRequest } from './rate-limit/options.js'
 import { globalLimits, rateLimitRegistry, throwIssues, type RateLimitRegistry } from './rate-limit/registry.js'
 import type { Decision, LimitCheck } from './rate-limit/store.js'
-import type { Handler, Policy, PolicyDeps, RouteTarget } from './types.js'
+import { transparent, type Handler, type Policy, type PolicyDeps, type RouteTarget } from './types.js'
 
 export type { RateLimitConfig, RateLimitingConfig, RateLimitKey, RateLimitKeyHook, RateLimitKeyRequest, OnRedisDown } from './rate-limit/options.js'
 export type { RateLimitsApi } from './rate-limit/registry.js'
@@ -109,7 +109,8 @@ function routeLimiter (target: RouteTarget, limits: readonly RouteLimit[], reg: 
     return refusalResponse(greq, spec.errorStatus, spec.errorBody, headers)
   }
 
-  return function rateLimitPolicy (next: Handler): Handler {
+  // Transparent: the headers go out with whatever answer the route gives, the fast path's included.
+  return transparent(function rateLimitPolicy (next: Handler): Handler {
     return async function rateLimited (greq: GatewayRequest): Promise<GatewayResponse> {
       const redis = reg.redis
       const v = valuesOf(greq)
@@ -151,12 +152,10 @@ function routeLimiter (target: RouteTarget, limits: readonly RouteLimit[], reg: 
       } else {
         count('allowed')
       }
-      const res = await next(greq)
-      // A fresh headers object: a cached answer's may be shared by concurrent requests.
-      if (headers !== undefined) return { ...res, headers: { ...res.headers, ...headers } }
-      return res
+      if (headers !== undefined) addResponseHeaders(greq, headers)
+      return await next(greq)
     }
-  }
+  })
 }
 
 /** 429 GW_ERR_RATE_LIMITED, or Prism's `errorStatus` / `errorBody`. */

@@ -10,7 +10,21 @@ import type { GatewayRequest, GatewayResponse } from '../pipeline/types.js'
 import type { RedisConnections } from '../redis/connections.js'
 
 export type Handler = (greq: GatewayRequest) => Promise<GatewayResponse>
-export type Policy = (next: Handler) => Handler
+export type Policy = ((next: Handler) => Handler) & {
+  /**
+   * The policy never reads, copies or replaces the answer of the handler it
+   * wraps: it refuses before the call, or adds headers through
+   * `greq.responseHeaders`. A streaming route whose policies are all
+   * transparent keeps the passthrough fast path (the answer is written by
+   * undici straight to the client, and the handler returns it as `sent`).
+   */
+  readonly transparent?: true
+}
+
+/** Marks a policy as transparent (see `Policy.transparent`). */
+export function transparent (policy: (next: Handler) => Handler): Policy {
+  return Object.assign(policy, { transparent: true as const })
+}
 
 /** What a policy factory gets at start. */
 export interface PolicyDeps {

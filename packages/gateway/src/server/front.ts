@@ -33,8 +33,6 @@ export interface Endpoint {
   handle: Handler
   /** Answers a CORS preflight for this method when the path has no OPTIONS route of its own. */
   preflight?: Handler | undefined
-  /** Set when the route streams and no policy needs to see its response: the passthrough fast path. */
-  direct?: { service: HttpServiceTransport, timeoutMs: number, bodyLimit: number } | undefined
 }
 
 export interface PathEntry {
@@ -78,10 +76,11 @@ function fastifyErrorCode (status: number): ErrorCode {
  * id, then the bytes (with their Content-Length) or the stream (cut short if
  * it fails).
  */
-function writeResponse (res: ServerResponse, gres: GatewayResponse, id: string, log: Logger): void {
-  if (res.destroyed) return
+function writeResponse (res: ServerResponse, gres: GatewayResponse, id: string, log: Logger, added?: Record<string, string>): void {
+  if (gres.sent === true || res.destroyed) return
   if (res.headersSent) { res.destroy(); return } // an answer already started cannot be replaced: cut it short
   const headers = gres.headers
+  if (added !== undefined) Object.assign(headers, added)
   headers['x-request-id'] = id
   const body = gres.body
   if (body === undefined) {
@@ -153,26 +152,14 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
       return
     }
     const greq = new FrontRequest(id, req, res, entry.path, params, payload, trust, log)
-    let status: number
-    if (ep.direct !== undefined && handle === ep.handle) {
-      try {
-        status = await streamDirect(ep.direct.service, greq, ep.direct.timeoutMs, ep.direct.bodyLimit, res)
-      } catch (err) {
-        const r = failed(err, greq.id, log)
-        status = r.status
-        if (!res.headersSent) writeResponse(res, r, greq.id, log)
-      }
-    } else {
-      let gres: GatewayResponse
-      try {
-        gres = await handle(greq)
-      } catch (err) {
-        gres = failed(err, greq.id, log)
-      }
-      status = gres.status
-      writeResponse(res, gres, greq.id, log)
+    let gres: GatewayResponse
+    try {
+      gres = await handle(greq)
+    } catch (err) {
+      gres = failed(err, greq.id, log)
     }
-    completed(access, metrics, entry.path, id, req, status, start)
+    writeResponse(res, gres, greq.id, log, greq.responseHeaders)
+    completed(access, metrics, entry.path, id, req, gres.status, start)
   }
 
   // Configured paths are looked up here, before fastify builds its request and
@@ -282,6 +269,23 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
   }
 }
 
+/** What the fast path's handler returns: the answer went out already (writeResponse leaves it alone). */
+const SENT_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>
+
+/**
+ * The passthrough fast path as a route's terminal handler: undici writes the
+ * service's answer straight into the client's response (pipeline/stream.ts,
+ * `streamDirect`), and the handler resolves with `sent`. Only transparent
+ * policies may wrap it (policies/types.ts), since nobody can change an answer
+ * that is already out.
+ */
+export function directTerminal (service: HttpServiceTransport, timeoutMs: number, bodyLimit: number): Handler {
+  return async function passthrough (greq: GatewayRequest): Promise<GatewayResponse> {
+    const status = await streamDirect(service, greq, timeoutMs, bodyLimit, (greq as FrontRequest).response)
+    return { status, headers: SENT_HEADERS, body: undefined, sent: true }
+  }
+}
+
 /** A thrown error as the client sees it, logged once with its reason. */
 function failed (err: unknown, id: string, log: Logger): GatewayResponse {
   const e = isGatewayError(err) ? err : new GatewayError('GW_ERR_INTERNAL', { cause: err })
@@ -310,8 +314,10 @@ class FrontRequest implements GatewayRequest {
   readonly forwardedHost: string | undefined
   body: RequestBody
   claims?: Record<string, unknown> | undefined
+  responseHeaders?: Record<string, string> | undefined
   readonly log: Logger
-  readonly #res: ServerResponse
+  /** The client's response, for the fast path (directTerminal). */
+  readonly response: ServerResponse
   #signal: AbortSignal | undefined
   #traceparent: string | undefined
 
@@ -338,8 +344,9 @@ class FrontRequest implements GatewayRequest {
       this.body = { kind: 'stream', stream: payload, length: cl === undefined ? undefined : Number(cl) }
     }
     this.claims = undefined
+    this.responseHeaders = undefined
     this.log = log
-    this.#res = res
+    this.response = res
     this.#signal = undefined
     this.#traceparent = undefined
     if (trusted) {
@@ -366,7 +373,7 @@ class FrontRequest implements GatewayRequest {
   /** Aborted when the client goes away before its answer is complete. */
   get signal (): AbortSignal {
     if (this.#signal !== undefined) return this.#signal
-    const res = this.#res
+    const res = this.response
     const controller = new AbortController()
     if (res.destroyed && !res.writableFinished) controller.abort()
     else res.once('close', () => { if (!res.writableFinished) controller.abort() })

@@ -182,7 +182,7 @@ test('a streaming route (one HTTP service) is covered by its breaker too', { tim
   await backend.down()
   const route = (name: string, openMs: number): Record<string, unknown> => ({ GET: { circuitBreaker: { consecutiveFailures: 2, openMs }, services: { [name]: { type: 'http', url: backend.url } } } })
   const { url, gw } = await gateway({ http: { routes: { '/long': route('long', 60_000), '/short': route('short', 300) } } } as unknown as GatewayConfig, t)
-  assert.deepEqual(gw.routes().map(r => r.mode), ['stream', 'stream'])
+  assert.deepEqual(gw.routes().map(r => r.mode), ['passthrough', 'passthrough'])
   const shortOpened = breakerEvent(gw, 'short', 'circuit.opened')
   await burst(2, () => ({ url: `${url}/long` }))
   await burst(2, () => ({ url: `${url}/short` }))

@@ -8,10 +8,11 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { startRedis, type RedisServer } from '../../../../testing/index.js'
+import { freePort, startRedis, type RedisServer } from '../../../../testing/index.js'
 import { startBackend, json } from '../helpers/backend.js'
 import type { GatewayConfig } from '../../src/config/types.js'
 import { burst, countBy, gateway, get, rateLimits } from './limits-helpers.js'
+import { sign } from './jwt-helpers.js'
 
 const HOUR = 3_600_000
 
@@ -136,7 +137,7 @@ test('a hook key reads the body (a GraphQL operation name) and the body still re
     }
   }), t)
   await rateLimits(gw).waitRedis()
-  assert.equal(gw.routes()[0]!.mode, 'stream')
+  assert.equal(gw.routes()[0]!.mode, 'passthrough')
   const send = async (op: string): Promise<{ status: number, sha: string | undefined, body: string }> => {
     const body = JSON.stringify({ operationName: op, query: `query ${op} { a }`, pad: 'x'.repeat(20_000) })
     const r = await get(`${url}/graphql`, { 'content-type': 'application/json' }, { method: 'POST', body })
@@ -201,4 +202,50 @@ test('http.rateLimiting applies to every route that sets none; a route overrides
   assert.deepEqual(await statuses('/c', 3), [200, 200, 200])
   assert.equal((await get(`${url}/c`)).headers.get('ratelimit-limit'), null)
   assert.deepEqual([...await statuses('/d', 1), ...await statuses('/e', 2)], [200, 200, 429])
+})
+
+test('JWT auth + rate limit keep the passthrough fast path: RateLimit-* on the streamed answer (over the service\'s own) and on the gateway\'s errors', { timeout: 60_000 }, async (t) => {
+  const backend = await startBackend((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'ratelimit-limit': '999', 'x-from': 'service' })
+    res.end('{"ok":true}')
+  })
+  t.after(() => backend.close())
+  const secret = new TextEncoder().encode('rate-limit-fast-path-secret-0123456789')
+  const authentication = { type: 'jwt', key: 'rate-limit-fast-path-secret-0123456789' }
+  const rateLimiting = { limit: 5, windowMs: HOUR }
+  const { url, gw } = await gateway(onRedis({
+    routes: {
+      '/up': { GET: { authentication, rateLimiting, services: { s: { type: 'http', url: backend.url } } } },
+      '/down': { GET: { authentication, rateLimiting, services: { s: { type: 'http', url: `http://127.0.0.1:${await freePort()}` } } } },
+      '/cached': { GET: { rateLimiting, caching: { expiry: 60_000 }, services: { s: { type: 'http', url: backend.url } } } }
+    }
+  }), t)
+  await rateLimits(gw).waitRedis()
+  assert.deepEqual(gw.routes().map(r => [r.path, r.mode]), [['/up', 'passthrough'], ['/down', 'passthrough'], ['/cached', 'stream']])
+  const auth = { authorization: `Bearer ${await sign({ sub: 'u1' }, secret, 'HS256')}` }
+
+  const ok = await get(`${url}/up`, auth)
+  assert.equal(ok.status, 200)
+  assert.deepEqual(JSON.parse(ok.body), { ok: true })
+  assert.equal(ok.headers.get('x-from'), 'service')
+  assert.equal(ok.headers.get('ratelimit-limit'), '5') // the gateway's limit, not the service's header
+  assert.equal(ok.headers.get('ratelimit-remaining'), '4')
+  assert.match(ok.headers.get('x-request-id') ?? '', /.+/)
+
+  const down = await get(`${url}/down`, auth)
+  assert.equal(down.status, 502)
+  assert.equal((JSON.parse(down.body) as { error: { code: string } }).error.code, 'GW_ERR_UPSTREAM_UNREACHABLE')
+  assert.equal(down.headers.get('ratelimit-limit'), '5')
+  assert.equal(down.headers.get('ratelimit-remaining'), '4')
+
+  const refused = await get(`${url}/up`)
+  assert.equal(refused.status, 401) // authentication runs first: no token, not counted
+  assert.equal(refused.headers.get('ratelimit-limit'), null)
+
+  // The cache answers hits itself; the limit's headers still go out with each answer, and are never stored with the entry.
+  const first = await get(`${url}/cached`)
+  const hit = await get(`${url}/cached`)
+  assert.equal(first.headers.get('ratelimit-remaining'), '4')
+  assert.equal(hit.headers.get('ratelimit-remaining'), '3')
+  assert.match(hit.headers.get('cache-status') ?? '', /hit/)
 })
