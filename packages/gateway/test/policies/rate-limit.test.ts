@@ -249,3 +249,18 @@ test('JWT auth + rate limit keep the passthrough fast path: RateLimit-* on the s
   assert.equal(hit.headers.get('ratelimit-remaining'), '3')
   assert.match(hit.headers.get('cache-status') ?? '', /hit/)
 })
+
+test('a Redis that lost its scripts (SCRIPT FLUSH, a restart) is sent the script again: decisions stay on Redis', { timeout: 60_000 }, async (t) => {
+  const backend = await startBackend((_req, res) => json(res, 200, { ok: true }))
+  t.after(() => backend.close())
+  const { url, gw } = await gateway(onRedis({ routes: { '/x': { GET: { rateLimiting: { limit: 5, windowMs: HOUR, onRedisDown: 'failOpen' }, services: { s: { type: 'http', url: backend.url } } } } } }), t)
+  await rateLimits(gw).waitRedis()
+  assert.equal((await get(`${url}/x`)).headers.get('ratelimit-remaining'), '4')
+  const admin = new Redis(redis.url)
+  t.after(() => admin.disconnect())
+  await admin.script('FLUSH')
+  const after = await get(`${url}/x`)
+  assert.equal(after.status, 200)
+  assert.equal(after.headers.get('ratelimit-remaining'), '3') // decided by Redis (fail-open answers carry no RateLimit-*)
+  assert.equal((await get(`${url}/x`)).headers.get('ratelimit-remaining'), '2')
+})
