@@ -43,8 +43,16 @@ export function addForwardingHeaders (headers: HeaderMap, greq: GatewayRequest):
   if (greq.forwardedHost !== undefined) headers['x-forwarded-host'] = greq.forwardedHost
   headers['x-request-id'] = greq.id
   headers.traceparent = greq.traceparent
-  if (greq.claims !== undefined) headers[CLAIMS_HEADER] = Buffer.from(JSON.stringify(greq.claims)).toString('base64url')
+  if (greq.claims !== undefined) headers[CLAIMS_HEADER] = encodedClaims(greq.claims)
   else delete headers[CLAIMS_HEADER] // never believe a client's claims header
+}
+
+/** Encoded once per claims object: the verifier hands out the same object for a token it knows. */
+const encoded = new WeakMap<object, string>()
+function encodedClaims (claims: Record<string, unknown>): string {
+  let v = encoded.get(claims)
+  if (v === undefined) encoded.set(claims, v = Buffer.from(JSON.stringify(claims)).toString('base64url'))
+  return v
 }
 
 /** Verified claims for HTTP services: base64url of their JSON. Set only by the gateway. */
