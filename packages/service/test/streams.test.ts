@@ -248,3 +248,33 @@ test('streams: default prefix and explicit group/consumer names are used as give
   assert.equal(await gw.command.exists(doneKey(DEFAULT_PREFIX, 'orders', 'named')), 1)
   defer(() => gw.command.del(doneKey(DEFAULT_PREFIX, 'orders', 'named'), stream))
 })
+
+test('streams: one batch mixing a completed id and new requests: the completed one is answered from its record, the others run', async (t) => {
+  const { defer, gw, prefix } = await setup(t)
+  const stream = streamKey(prefix, 'orders')
+  await gw.command.xgroup('CREATE', stream, 'orders', '0', 'MKSTREAM')
+  const stored = { id: 'done-1', service: 'orders', response: { status: 201, body: 'stored' } }
+  await gw.command.set(doneKey(prefix, 'orders', 'done-1'), JSON.stringify(stored), 'PX', 60_000)
+  // Queued before the replica starts, so its first read returns them together.
+  for (const id of ['new-1', 'done-1', 'new-2']) await gw.xadd(stream, gw.request(id))
+  const seen: string[] = []
+  const before = await commandCalls(gw)
+  await startService(defer, redis.url, { service: 'orders', prefix, stream: true, handler: async (_req, ctx: RequestContext) => { seen.push(ctx.id); return { body: `fresh ${ctx.id}` } } })
+  const replies = await Promise.all(['new-1', 'done-1', 'new-2'].map(async id => await gw.reply(id, 'orders')))
+  assert.deepEqual(replies[1], stored)
+  assert.equal((replies[0] as { response: { body: unknown } }).response.body, 'fresh new-1')
+  assert.equal((replies[2] as { response: { body: unknown } }).response.body, 'fresh new-2')
+  assert.deepEqual(seen.sort(), ['new-1', 'new-2'])
+  await nothingPending(gw, stream, 'orders')
+  // The done records were looked up in one MGET for the batch, not one GET per entry.
+  const now = await commandCalls(gw)
+  assert.equal(now.mget - before.mget, 1)
+  assert.equal(now.get - before.get, 0)
+})
+
+/** Calls of GET and MGET the server has run (INFO commandstats). */
+async function commandCalls (gw: FakeGateway): Promise<{ get: number, mget: number }> {
+  const info = await gw.command.info('commandstats')
+  const calls = (name: string): number => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0)
+  return { get: calls('get'), mget: calls('mget') }
+}

@@ -3,8 +3,8 @@
  * a service read one stream in one consumer group, so each request goes to one
  * replica at a time; docs/protocol.md §2 is the algorithm this file implements.
  *
- * Ordering that makes it safe: reply record (SET done key) → PUBLISH → XACK, in
- * one pipeline, ack last. A crash before the ack leaves the entry pending; another
+ * Ordering that makes it safe: reply record (SET done key) → PUBLISH → XACK,
+ * sent in that order on one connection, ack last. A crash before the ack leaves the entry pending; another
  * replica reclaims it after `claimIdleMs` and answers from the done key if the
  * handler had finished, or runs it again if not (at-least-once, id = idempotency key).
  */
@@ -13,7 +13,7 @@ import { DEAD_LETTER_MAXLEN, STREAM_FIELD, deadLetterKey, doneKey, type HttpResp
 import type { Redis } from 'ioredis'
 import { closeConnection, connect } from '../connections.js'
 import { errField } from '../logger.js'
-import { parseMessage } from '../message.js'
+import { parseMessage, type Parsed } from '../message.js'
 import type { ResolvedOptions } from '../options.js'
 import { pause, withTimeout } from '../time.js'
 import type { Consumer, ConsumerContext } from './types.js'
@@ -21,6 +21,9 @@ import type { Consumer, ConsumerContext } from './types.js'
 type StreamOpts = Extract<ResolvedOptions['transport'], { kind: 'redis-stream' }>
 type Fields = string[] | null
 type Entry = [id: string, fields: Fields]
+
+/** What the read loop learnt about an entry before dispatching it: its parsed message and, for a request, its stored reply (null: none). */
+interface Known { parsed: Parsed, stored?: string | null }
 
 const deleteIdleConsumerLua = readFileSync(new URL('../scripts/deleteIdleConsumer-1.lua', import.meta.url), 'utf8')
 
@@ -128,16 +131,45 @@ export class StreamsConsumer implements Consumer {
         continue
       }
       if (reply === null) continue
-      for (const [, entries] of reply) {
-        for (const [entryId, fields] of entries) this.#dispatch(entryId, fields, 1)
-      }
+      const entries = reply.flatMap(([, e]) => e)
+      const known = await this.#lookUp(entries)
+      for (let i = 0; i < entries.length; i++) this.#dispatch(entries[i]![0], entries[i]![1], 1, known[i])
     }
   }
 
-  #dispatch (entryId: string, fields: Fields, deliveries: number): void {
+  /**
+   * Parses a batch and looks up, in one MGET, the stored replies of its
+   * requests (a client retry with an id already completed): one round trip a
+   * batch, where a GET in #handle was one a request, taken while holding a
+   * slot. If the MGET fails, #handle asks for itself.
+   */
+  async #lookUp (entries: readonly Entry[]): Promise<Array<Known | undefined>> {
+    const { opts, command } = this.#ctx
+    const known: Array<Known | undefined> = []
+    const keys: string[] = []
+    const asked: Known[] = []
+    for (const [, fields] of entries) {
+      const raw = fieldValue(fields, STREAM_FIELD)
+      if (raw === undefined) { known.push(undefined); continue }
+      const k: Known = { parsed: parseMessage(raw) }
+      known.push(k)
+      if (k.parsed.ok && k.parsed.message.type === 'request') {
+        keys.push(doneKey(opts.prefix, opts.service, k.parsed.message.id))
+        asked.push(k)
+      }
+    }
+    if (keys.length === 0) return known
+    try {
+      const stored = await command.mget(keys)
+      for (let i = 0; i < asked.length; i++) asked[i]!.stored = stored[i] ?? null
+    } catch {}
+    return known
+  }
+
+  #dispatch (entryId: string, fields: Fields, deliveries: number, known?: Known): void {
     const { opts, executor } = this.#ctx
     this.#inFlight.add(entryId)
-    executor.tracker.track(this.#handle(entryId, fields, deliveries))
+    executor.tracker.track(this.#handle(entryId, fields, deliveries, known))
       .catch((err: unknown) => {
         // The entry stays pending: it is reclaimed and tried again after `claimIdleMs`.
         opts.logger.error({ stream: this.stream, entryId, err: errField(err) }, 'could not complete an entry; it stays pending')
@@ -145,9 +177,10 @@ export class StreamsConsumer implements Consumer {
       .finally(() => this.#inFlight.delete(entryId))
   }
 
-  async #handle (entryId: string, fields: Fields, deliveries: number): Promise<void> {
+  async #handle (entryId: string, fields: Fields, deliveries: number, known?: Known): Promise<void> {
     const { opts, executor, command, emit } = this.#ctx
     await executor.slots.acquire()
+    let held = true
     try {
       // Delivered but not started when close() began: leave it pending for another replica.
       if (this.#closing || executor.abandoned) return
@@ -157,7 +190,7 @@ export class StreamsConsumer implements Consumer {
         emit('message.rejected', { reason: `no \`${STREAM_FIELD}\` field`, entryId })
         return
       }
-      const parsed = parseMessage(raw)
+      const parsed = known?.parsed ?? parseMessage(raw)
       if (!parsed.ok) {
         await this.#deadLetter(entryId, raw, `malformed: ${parsed.reason}`, deliveries, parsed.id)
         emit('message.rejected', { reason: parsed.reason, entryId })
@@ -180,7 +213,7 @@ export class StreamsConsumer implements Consumer {
         return
       }
       const done = doneKey(opts.prefix, opts.service, message.id)
-      const stored = await command.get(done)
+      const stored = known?.stored !== undefined ? known.stored : await command.get(done)
       if (stored !== null) {
         check(await command.pipeline()
           .publish(message.responseChannel, stored)
@@ -193,14 +226,19 @@ export class StreamsConsumer implements Consumer {
       const outcome = await executor.runRequest(message, delivery)
       // close() gave up on this one: never ack unfinished work, another replica reclaims it.
       if (executor.abandoned) return
-      check(await command.pipeline()
-        .set(done, outcome.reply, 'PX', opts.idempotencyTtlMs)
-        .publish(message.responseChannel, outcome.reply)
-        .xack(this.stream, this.group, entryId)
-        .exec())
+      // The handler is done: its slot goes to the next entry while the reply is written.
+      executor.slots.release()
+      held = false
+      // Issued in this order on one connection, and sent with whatever else this tick sends
+      // (auto-pipelining): one write for many requests, where pipeline() made one each.
+      await Promise.all([
+        command.set(done, outcome.reply, 'PX', opts.idempotencyTtlMs),
+        command.publish(message.responseChannel, outcome.reply),
+        command.xack(this.stream, this.group, entryId)
+      ])
       outcome.report()
     } finally {
-      executor.slots.release()
+      if (held) executor.slots.release()
     }
   }
 
