@@ -32,13 +32,14 @@ export type AccessLog = (id: string, method: string, url: string, status: number
  * ~13 µs and ~3 KB of garbage per request on the passthrough benchmark. The
  * level is checked on every call, so `log.level = 'warn'` silences it.
  * `id` is a request id (its characters need no JSON escaping, see requestId);
- * `method` is an HTTP token; `url` is escaped.
+ * `method` is an HTTP token; `url` is escaped. `ms` is rounded to the
+ * microsecond: printing a double's every digit cost ~0.7 µs a line.
  */
 export function accessLog (log: Logger): AccessLog {
   const stream = (log as unknown as Record<symbol, { write: (line: string) => unknown }>)[pino.symbols.streamSym]!
   const bindings = (log as unknown as Record<symbol, string>)[pino.symbols.chindingsSym]!
   return (id, method, url, status, ms) => {
     if (log.levelVal > 30) return
-    stream.write(`{"level":30,"time":${Date.now()}${bindings},"reqId":"${id}","method":"${method}","url":${JSON.stringify(url)},"status":${status},"ms":${ms},"msg":"request completed"}\n`)
+    stream.write(`{"level":30,"time":${Date.now()}${bindings},"reqId":"${id}","method":"${method}","url":${JSON.stringify(url)},"status":${status},"ms":${Math.round(ms * 1000) / 1000},"msg":"request completed"}\n`)
   }
 }
