@@ -269,20 +269,17 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
   }
 }
 
-/** What the fast path's handler returns: the answer went out already (writeResponse leaves it alone). */
-const SENT_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>
-
 /**
  * The passthrough fast path as a route's terminal handler: undici writes the
  * service's answer straight into the client's response (pipeline/stream.ts,
- * `streamDirect`), and the handler resolves with `sent`. Only transparent
- * policies may wrap it (policies/types.ts), since nobody can change an answer
- * that is already out.
+ * `streamDirect`), and the handler resolves with a `sent` answer. Only
+ * transparent policies may wrap it (policies/types.ts), since nobody can
+ * change an answer that is already out.
  */
 export function directTerminal (service: HttpServiceTransport, timeoutMs: number, bodyLimit: number): Handler {
-  return async function passthrough (greq: GatewayRequest): Promise<GatewayResponse> {
-    const status = await streamDirect(service, greq, timeoutMs, bodyLimit, (greq as FrontRequest).response)
-    return { status, headers: SENT_HEADERS, body: undefined, sent: true }
+  // Not async: streamDirect's promise is the handler's (one promise a request, not two).
+  return function passthrough (greq: GatewayRequest): Promise<GatewayResponse> {
+    return streamDirect(service, greq, timeoutMs, bodyLimit, (greq as FrontRequest).response)
   }
 }
 
