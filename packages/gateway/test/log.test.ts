@@ -1,0 +1,62 @@
+/**
+ * The log destination (log.ts): lines are gathered into chunks, written in
+ * the order they were logged whichever way they came (pino or the access
+ * line), and none is lost at exit.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { accessLog, createLogger } from '../src/log.js'
+import type { GatewayConfig } from '../src/config/types.js'
+
+const run = promisify(execFile)
+
+async function tempFile (t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'switchyard-log-'))
+  t.after(async () => { await rm(dir, { recursive: true, force: true }) })
+  return join(dir, 'gateway.log')
+}
+
+test('pino lines and access lines reach the file in the order they were written, in chunks of several lines', async (t) => {
+  const file = await tempFile(t)
+  const log = createLogger({ logging: { level: 'info', destination: file } } as unknown as GatewayConfig)
+  const access = accessLog(log)
+  for (let i = 0; i < 200; i++) {
+    if (i % 10 === 0) log.warn({ i }, 'warned')
+    access(`req-${i}`, 'GET', `/items/${i}`, 200, 0.123456789)
+  }
+  // Not all written yet: lines wait for a full chunk (or the timer, or a flush).
+  const early = (await readFile(file, 'utf8')).split('\n').filter(l => l !== '').length
+  assert.ok(early < 220, `${early} lines written before the flush`)
+  await new Promise<void>((resolve, reject) => { log.flush((err?: Error) => { if (err !== undefined && err !== null) reject(err); else resolve() }) })
+  const lines = (await readFile(file, 'utf8')).trim().split('\n').map(l => JSON.parse(l) as { msg: string, i?: number, reqId?: string, ms?: number })
+  assert.equal(lines.length, 220)
+  const order = lines.map(l => l.msg === 'warned' ? `w${l.i}` : l.reqId)
+  const expected: string[] = []
+  for (let i = 0; i < 200; i++) {
+    if (i % 10 === 0) expected.push(`w${i}`)
+    expected.push(`req-${i}`)
+  }
+  assert.deepEqual(order, expected)
+  assert.equal(lines[1]!.ms, 0.123)
+})
+
+test('lines still waiting for their chunk are written when the process exits', async (t) => {
+  const file = await tempFile(t)
+  const logModule = fileURLToPath(new URL('../src/log.ts', import.meta.url))
+  const code = `
+    const { createLogger, accessLog } = await import(${JSON.stringify(logModule)})
+    const log = createLogger({ logging: { level: 'info', destination: ${JSON.stringify(file)} } })
+    log.info('first')
+    accessLog(log)('req-exit', 'GET', '/x', 200, 1)
+    process.exit(0)
+  `
+  await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code])
+  const lines = (await readFile(file, 'utf8')).trim().split('\n').map(l => JSON.parse(l) as { msg: string })
+  assert.deepEqual(lines.map(l => l.msg), ['first', 'request completed'])
+})
