@@ -67,7 +67,9 @@ const SENT_HEADERS: Record<string, string> = Object.freeze({}) as Record<string,
  * client's response (`pool.stream`), with no intermediate stream and no
  * framework work on the way out. Resolves with a `sent` answer carrying the
  * status; rejects with a GatewayError only while nothing has been written yet.
- * Callbacks rather than async/await: one promise a request instead of three.
+ * Callbacks rather than async/await: one promise a request instead of three;
+ * and no named closure per request (tsx's `keepNames` gives each one an
+ * `Object.defineProperty` call).
  */
 export function streamDirect (service: HttpServiceTransport, greq: GatewayRequest, timeoutMs: number, bodyLimit: number, res: ServerResponse): Promise<GatewayResponse> {
   return new Promise((resolve, reject) => {
@@ -81,50 +83,65 @@ export function streamDirect (service: HttpServiceTransport, greq: GatewayReques
       return
     }
     const retries = body === undefined && IDEMPOTENT.has(greq.method) ? service.config.retries ?? 0 : 0
-    const precise = timeoutMs < PRECISE_TIMER_BELOW_MS
-    const attempt = (n: number): void => {
-      const target = service.targets.pick()
-      let status = 0
-      let timer: NodeJS.Timeout | undefined
-      let timedOut = false
-      const ac = precise ? new AbortController() : undefined
-      if (ac !== undefined) timer = setTimeout(() => { timedOut = true; ac.abort() }, timeoutMs)
-      target.pool.stream({
-        method: greq.method as Dispatcher.HttpMethod,
-        path: buildPath(target, greq.params, greq.rawQuery),
-        headers,
-        body: body ?? null,
-        signal: ac?.signal,
-        headersTimeout: precise ? 0 : timeoutMs,
-        bodyTimeout: timeoutMs
-      }, ({ statusCode, headers: upstream }) => {
-        clearTimeout(timer)
-        status = statusCode
-        const out = downstreamResponseHeaders(upstream as Record<string, string | string[] | undefined>, false)
-        if (greq.responseHeaders !== undefined) Object.assign(out, greq.responseHeaders)
-        out['x-request-id'] = greq.id
-        res.writeHead(statusCode, out)
-        return res
-      }, (err) => {
-        clearTimeout(timer)
-        if (err === null) {
-          service.targets.succeeded(target)
-          resolve({ status, headers: SENT_HEADERS, body: undefined, sent: true })
-          return
-        }
-        if (status !== 0) {
-          // The head is out: all that is left is to cut the response short.
-          res.destroy()
-          resolve({ status, headers: SENT_HEADERS, body: undefined, sent: true })
-          return
-        }
-        const e = upstreamError(err, service.name, timedOut)
-        if (e.code === 'GW_ERR_UPSTREAM_UNREACHABLE') service.targets.failed(target)
-        if (n < retries && e.retryable) attempt(n + 1)
-        else reject(e)
-      })
+    attemptDirect({ service, greq, res, headers, body, retries, timeoutMs, resolve, reject }, 0)
+  })
+}
+
+/** One fast-path call: what each attempt needs (a plain object, not a closure per request). */
+interface DirectCall {
+  readonly service: HttpServiceTransport
+  readonly greq: GatewayRequest
+  readonly res: ServerResponse
+  readonly headers: Record<string, string | string[]>
+  readonly body: Readable | Buffer | undefined
+  readonly retries: number
+  readonly timeoutMs: number
+  readonly resolve: (r: GatewayResponse) => void
+  readonly reject: (err: unknown) => void
+}
+
+function attemptDirect (c: DirectCall, n: number): void {
+  const { service, greq, res, timeoutMs } = c
+  const target = service.targets.pick()
+  const precise = timeoutMs < PRECISE_TIMER_BELOW_MS
+  let status = 0
+  let timer: NodeJS.Timeout | undefined
+  let timedOut = false
+  const ac = precise ? new AbortController() : undefined
+  if (ac !== undefined) timer = setTimeout(() => { timedOut = true; ac.abort() }, timeoutMs)
+  target.pool.stream({
+    method: greq.method as Dispatcher.HttpMethod,
+    path: buildPath(target, greq.params, greq.rawQuery),
+    headers: c.headers,
+    body: c.body ?? null,
+    signal: ac?.signal,
+    headersTimeout: precise ? 0 : timeoutMs,
+    bodyTimeout: timeoutMs
+  }, ({ statusCode, headers: upstream }) => {
+    clearTimeout(timer)
+    status = statusCode
+    const out = downstreamResponseHeaders(upstream as Record<string, string | string[] | undefined>, false)
+    if (greq.responseHeaders !== undefined) Object.assign(out, greq.responseHeaders)
+    out['x-request-id'] = greq.id
+    res.writeHead(statusCode, out)
+    return res
+  }, (err) => {
+    clearTimeout(timer)
+    if (err === null) {
+      service.targets.succeeded(target)
+      c.resolve({ status, headers: SENT_HEADERS, body: undefined, sent: true })
+      return
     }
-    attempt(0)
+    if (status !== 0) {
+      // The head is out: all that is left is to cut the response short.
+      res.destroy()
+      c.resolve({ status, headers: SENT_HEADERS, body: undefined, sent: true })
+      return
+    }
+    const e = upstreamError(err, service.name, timedOut)
+    if (e.code === 'GW_ERR_UPSTREAM_UNREACHABLE') service.targets.failed(target)
+    if (n < c.retries && e.retryable) attemptDirect(c, n + 1)
+    else c.reject(e)
   })
 }
 

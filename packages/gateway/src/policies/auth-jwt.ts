@@ -106,6 +106,29 @@ function requestView (greq: GatewayRequest, body: unknown): HttpRequest {
   return view
 }
 
+/** The request view hooks see, made on first use; with the body once `jwtBodyField` had it read. */
+class LazyView {
+  readonly #greq: GatewayRequest
+  #view: HttpRequest | undefined
+  body: unknown
+
+  constructor (greq: GatewayRequest) {
+    this.#greq = greq
+    this.#view = undefined
+    this.body = undefined
+  }
+
+  withBody (body: unknown): void {
+    this.body = body
+    this.#view = undefined // rebuilt with the body
+  }
+
+  get (): HttpRequest {
+    this.#view ??= requestView(this.#greq, this.body)
+    return this.#view
+  }
+}
+
 /** Reads and parses the body for `jwtBodyField`, leaving it readable for whatever runs next. */
 async function readBodyFor (greq: GatewayRequest, limit: number): Promise<unknown> {
   const b = greq.body
@@ -145,13 +168,13 @@ export function authJwt (target: RouteTarget, deps: PolicyDeps): Policy | undefi
   const explicitSource = auth.getJwt !== undefined || auth.jwtHeaderField !== undefined || auth.cookie !== undefined || auth.jwtBodyField !== undefined
   const realm = `realm="${auth.realm}"`
 
-  function refuse (greq: GatewayRequest, kind: Refusal, reason: string | undefined, view: () => HttpRequest, cause?: unknown): GatewayResponse {
+  function refuse (greq: GatewayRequest, kind: Refusal, reason: string | undefined, view: LazyView, cause?: unknown): GatewayResponse {
     const code = REFUSAL_CODE[kind]
     const catalogue = errorCatalogue[code].message
     const err = new GatewayError(code, { message: reason === undefined ? catalogue : `${catalogue}: ${reason}`, cause })
     greq.log.debug({ reqId: greq.id, code, reason }, 'authentication refused')
     const onError = auth.onError
-    if (onError !== undefined) fireHook('authentication.onError', greq, () => onError(err, view()))
+    if (onError !== undefined) fireHook('authentication.onError', greq, () => onError(err, view.get()))
     const challenge = kind === 'missing'
       ? `Bearer ${realm}`
       : kind === 'invalid'
@@ -171,25 +194,23 @@ export function authJwt (target: RouteTarget, deps: PolicyDeps): Policy | undefi
 
   return transparent(function authJwtPolicy (next: Handler): Handler {
     return async function authenticate (greq: GatewayRequest): Promise<GatewayResponse> {
-      let body: unknown
-      let view: HttpRequest | undefined
-      const getView = (): HttpRequest => (view ??= requestView(greq, body))
+      // Built only if a hook or a refusal needs it (a class, not a named closure per request).
+      const view = new LazyView(greq)
       let token: string | undefined
       if (auth.getJwt !== undefined) {
         const getJwt = auth.getJwt
-        const t = await runHook('authentication.getJwt', greq, () => getJwt(getView()))
+        const t = await runHook('authentication.getJwt', greq, () => getJwt(view.get()))
         token = typeof t === 'string' && t.trim() !== '' ? t.trim() : undefined
       }
       if (token === undefined && auth.jwtHeaderField !== undefined) token = fromHeader(greq.headers, auth.jwtHeaderField)
       if (token === undefined && auth.cookie !== undefined) token = fromCookie(greq.headers, auth.cookie)
       if (token === undefined && auth.jwtBodyField !== undefined) {
-        body = await readBodyFor(greq, bodyLimit)
-        view = undefined // rebuilt with the body
-        token = fromBody(body, auth.jwtBodyField)
+        view.withBody(await readBodyFor(greq, bodyLimit))
+        token = fromBody(view.body, auth.jwtBodyField)
       }
       if (token === undefined && !explicitSource) token = fromAuthorization(greq.headers)
-      if (token === undefined) return refuse(greq, 'missing', undefined, getView)
-      if (!looksLikeJwt(token)) return refuse(greq, 'invalid', 'the token is malformed', getView)
+      if (token === undefined) return refuse(greq, 'missing', undefined, view)
+      if (!looksLikeJwt(token)) return refuse(greq, 'invalid', 'the token is malformed', view)
 
       let claims: JWTPayload
       try {
@@ -201,12 +222,12 @@ export function authJwt (target: RouteTarget, deps: PolicyDeps): Policy | undefi
         }
         // Not a JOSE error: a key that does not fit the algorithm, most likely a config problem.
         if (!(err instanceof errors.JOSEError)) greq.log.warn({ reqId: greq.id, err }, 'authentication: verification failed unexpectedly')
-        return refuse(greq, 'invalid', refusalReason(err), getView, err)
+        return refuse(greq, 'invalid', refusalReason(err), view, err)
       }
       if (auth.verify !== undefined) {
         const hook = auth.verify
-        const allowed = await runHook('authentication.verify', greq, () => hook(claims, getView()))
-        if (!allowed) return refuse(greq, 'forbidden', undefined, getView)
+        const allowed = await runHook('authentication.verify', greq, () => hook(claims, view.get()))
+        if (!allowed) return refuse(greq, 'forbidden', undefined, view)
       }
       greq.claims = claims as Record<string, unknown>
       return await next(greq)
