@@ -101,3 +101,38 @@ test('a backend answering 500 with invalid JSON: the client gets an error, the g
   const again = await fetch(`${url}/merged`)
   assert.deepEqual(await again.json(), { flaky: 'fine', ok: true })
 })
+
+test('`retries`: a 503 answer is replaced by the next attempt on every kind of route (passthrough, stream, buffered); a POST is never retried', async (t) => {
+  // Each path answers 503 to its first request, then 200.
+  const seen = new Map<string, number>()
+  const backend = await startBackend((req, res) => {
+    const n = (seen.get(req.url!) ?? 0) + 1
+    seen.set(req.url!, n)
+    if (n === 1) json(res, 503, { error: 'warming up' })
+    else json(res, 200, { attempt: n })
+  })
+  t.after(() => backend.close())
+  const svc = (path: string): Record<string, unknown> => ({ type: 'http', url: `${backend.url}${path}`, retries: 2 })
+  const { url, gw } = await startGateway({
+    http: {
+      routes: {
+        '/direct': { GET: { services: { s: svc('/direct') } }, POST: { services: { s: svc('/post') } } },
+        '/streamed': { GET: { cors: { origin: '*' }, services: { s: svc('/streamed') } } },
+        '/buffered': { GET: { onResponse: () => undefined, services: { s: svc('/buffered') } } }
+      }
+    }
+  } as unknown as GatewayConfig, t)
+  assert.deepEqual(gw.routes().map(r => [r.path, r.method, r.mode]), [
+    ['/direct', 'GET', 'passthrough'], ['/direct', 'POST', 'passthrough'], ['/streamed', 'GET', 'stream'], ['/buffered', 'GET', 'buffered']
+  ])
+  for (const route of ['/direct', '/streamed', '/buffered']) {
+    const res = await fetch(url + route)
+    assert.equal(res.status, 200, route)
+    assert.deepEqual(await res.json(), { attempt: 2 }, route)
+    assert.equal(seen.get(route), 2, route)
+  }
+  const post = await fetch(`${url}/direct`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })
+  assert.equal(post.status, 503) // not idempotent: the service's answer stands
+  await post.arrayBuffer()
+  assert.equal(seen.get('/post'), 1)
+})

@@ -4,12 +4,12 @@
  * the client, in constant memory, with back-pressure both ways.
  */
 import type { ServerResponse } from 'node:http'
-import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { GatewayError } from '@switchyard/protocol'
-import { buildPath, callTarget, IDEMPOTENT, PRECISE_TIMER_BELOW_MS, upstreamError } from '../transports/http.js'
+import { buildPath, callTarget, IDEMPOTENT, PRECISE_TIMER_BELOW_MS, RETRY_STATUS, upstreamError } from '../transports/http.js'
 import type { HttpServiceTransport } from '../transports/http-service.js'
-import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
+import { downstreamResponseHeaders, upstreamRequestHeaders, type HeaderMap } from './headers.js'
 import type { GatewayRequest, GatewayResponse } from './types.js'
 import { addForwardingHeaders } from '../server/forwarding.js'
 
@@ -25,12 +25,20 @@ class ByteLimit extends Transform {
   }
 }
 
-export async function streamService (service: HttpServiceTransport, greq: GatewayRequest, timeoutMs: number, bodyLimit: number): Promise<GatewayResponse> {
+/** What both streaming calls send: the client's headers with the forwarding ones, the body, and how many retries it allows. */
+interface Outgoing { headers: HeaderMap, body: Readable | Buffer | undefined, retries: number }
+
+function outgoing (service: HttpServiceTransport, greq: GatewayRequest, bodyLimit: number): Outgoing {
   const headers = upstreamRequestHeaders(greq.headers, true)
   addForwardingHeaders(headers, greq)
   const body = requestBody(greq, bodyLimit)
   // Only an idempotent request without a body can be replayed.
   const retries = body === undefined && IDEMPOTENT.has(greq.method) ? service.config.retries ?? 0 : 0
+  return { headers, body, retries }
+}
+
+export async function streamService (service: HttpServiceTransport, greq: GatewayRequest, timeoutMs: number, bodyLimit: number): Promise<GatewayResponse> {
+  const { headers, body, retries } = outgoing(service, greq, bodyLimit)
   for (let attempt = 0; ; attempt++) {
     const target = service.targets.pick()
     try {
@@ -42,7 +50,7 @@ export async function streamService (service: HttpServiceTransport, greq: Gatewa
         timeoutMs,
         signal: undefined // a client that leaves destroys the piped response, which ends the upstream body
       }, service.name)
-      if (attempt < retries && (res.statusCode === 502 || res.statusCode === 503 || res.statusCode === 504)) {
+      if (attempt < retries && RETRY_STATUS.has(res.statusCode)) {
         service.targets.failed(target)
         await res.body.dump()
         continue
@@ -73,17 +81,14 @@ const SENT_HEADERS: Record<string, string> = Object.freeze({}) as Record<string,
  */
 export function streamDirect (service: HttpServiceTransport, greq: GatewayRequest, timeoutMs: number, bodyLimit: number, res: ServerResponse): Promise<GatewayResponse> {
   return new Promise((resolve, reject) => {
-    const headers = upstreamRequestHeaders(greq.headers, true)
-    addForwardingHeaders(headers, greq)
-    let body: Readable | Buffer | undefined
+    let out: Outgoing
     try {
-      body = requestBody(greq, bodyLimit)
+      out = outgoing(service, greq, bodyLimit)
     } catch (err) {
       reject(err)
       return
     }
-    const retries = body === undefined && IDEMPOTENT.has(greq.method) ? service.config.retries ?? 0 : 0
-    attemptDirect({ service, greq, res, headers, body, retries, timeoutMs, resolve, reject }, 0)
+    attemptDirect({ service, greq, res, out, timeoutMs, resolve, reject }, 0)
   })
 }
 
@@ -92,9 +97,7 @@ interface DirectCall {
   readonly service: HttpServiceTransport
   readonly greq: GatewayRequest
   readonly res: ServerResponse
-  readonly headers: Record<string, string | string[]>
-  readonly body: Readable | Buffer | undefined
-  readonly retries: number
+  readonly out: Outgoing
   readonly timeoutMs: number
   readonly resolve: (r: GatewayResponse) => void
   readonly reject: (err: unknown) => void
@@ -105,6 +108,7 @@ function attemptDirect (c: DirectCall, n: number): void {
   const target = service.targets.pick()
   const precise = timeoutMs < PRECISE_TIMER_BELOW_MS
   let status = 0
+  let retrying = false
   let timer: NodeJS.Timeout | undefined
   let timedOut = false
   const ac = precise ? new AbortController() : undefined
@@ -112,13 +116,18 @@ function attemptDirect (c: DirectCall, n: number): void {
   target.pool.stream({
     method: greq.method as Dispatcher.HttpMethod,
     path: buildPath(target, greq.params, greq.rawQuery),
-    headers: c.headers,
-    body: c.body ?? null,
+    headers: c.out.headers,
+    body: c.out.body ?? null,
     signal: ac?.signal,
     headersTimeout: precise ? 0 : timeoutMs,
     bodyTimeout: timeoutMs
   }, ({ statusCode, headers: upstream }) => {
     clearTimeout(timer)
+    if (n < c.out.retries && RETRY_STATUS.has(statusCode)) {
+      // Another attempt may answer better: this answer is read and dropped, never sent.
+      retrying = true
+      return new Writable({ write (_chunk, _enc, cb) { cb() } })
+    }
     status = statusCode
     const out = downstreamResponseHeaders(upstream as Record<string, string | string[] | undefined>, false)
     if (greq.responseHeaders !== undefined) Object.assign(out, greq.responseHeaders)
@@ -127,6 +136,10 @@ function attemptDirect (c: DirectCall, n: number): void {
     return res
   }, (err) => {
     clearTimeout(timer)
+    if (retrying) {
+      service.targets.failed(target)
+      if (err === null) { attemptDirect(c, n + 1); return }
+    }
     if (err === null) {
       service.targets.succeeded(target)
       c.resolve({ status, headers: SENT_HEADERS, body: undefined, sent: true })
@@ -140,7 +153,7 @@ function attemptDirect (c: DirectCall, n: number): void {
     }
     const e = upstreamError(err, service.name, timedOut)
     if (e.code === 'GW_ERR_UPSTREAM_UNREACHABLE') service.targets.failed(target)
-    if (n < c.retries && e.retryable) attemptDirect(c, n + 1)
+    if (n < c.out.retries && e.retryable) attemptDirect(c, n + 1)
     else c.reject(e)
   })
 }

@@ -9,11 +9,9 @@ import { parseResponseBody, serializeBody, serializeQuery } from '../pipeline/bo
 import { downstreamResponseHeaders, upstreamRequestHeaders, type HeaderMap } from '../pipeline/headers.js'
 import type { ServiceResponse } from '../pipeline/merge.js'
 import type { GatewayRequest } from '../pipeline/types.js'
-import { buildPath, callTarget, IDEMPOTENT, encodeSegment, makeTargets, requestUrl, TargetSet, upstreamError, type PoolRegistry, type Target } from './http.js'
+import { buildPath, callTarget, IDEMPOTENT, RETRY_STATUS, encodeSegment, makeTargets, requestUrl, TargetSet, upstreamError, type PoolRegistry, type Target } from './http.js'
 import type { ServiceCall, ServiceTransport } from './types.js'
 import { addForwardingHeaders } from '../server/forwarding.js'
-
-const RETRY_STATUS = new Set([502, 503, 504])
 
 export class HttpServiceTransport implements ServiceTransport {
   readonly name: string

@@ -23,6 +23,9 @@ export interface Target {
 /** Methods a retry may repeat (RFC 9110 §9.2.2). */
 export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
+/** Answers a retry may replace (`retries`): the service or a proxy in front of it could not answer this time. */
+export const RETRY_STATUS: ReadonlySet<number> = new Set([502, 503, 504])
+
 /** Consecutive connection failures after which an upstream is skipped for a while. */
 const FAILURES_BEFORE_SKIP = 3
 const SKIP_MS = 5000
