@@ -131,7 +131,8 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
   /**
    * Serves one request of a configured path, whichever way it arrived: the
    * endpoint for its method (or 405), the request read into a GatewayRequest,
-   * then the passthrough fast path or the composed handler.
+   * then the composed handler (whose terminal may be the passthrough fast
+   * path, which answers by itself and returns a `sent` answer).
    */
   async function serve (entry: PathEntry, params: Record<string, string | undefined>, id: string, req: IncomingMessage, res: ServerResponse, payload: Readable | undefined, start: number): Promise<void> {
     const method = req.method ?? 'GET'
