@@ -22,6 +22,22 @@ function buffered (url: string, breaker: unknown, extra: Record<string, unknown>
   } as unknown as GatewayConfig
 }
 
+/**
+ * A buffered route whose breaker opens after `failures` refused connections
+ * (awaited through its event), with the backend answering again afterwards.
+ */
+async function openedThenRecovered (t: Parameters<typeof gateway>[1], failures: number, openMs: number): Promise<{ backend: FlakyBackend, url: string, gw: Awaited<ReturnType<typeof gateway>>['gw'] }> {
+  const backend = await FlakyBackend.start()
+  t.after(() => backend.down())
+  await backend.down()
+  const { url, gw } = await gateway(buffered(backend.url, { consecutiveFailures: failures, openMs }), t)
+  const opened = breakerEvent(gw, 'backend', 'circuit.opened')
+  await burst(failures, () => ({ url: `${url}/b` }))
+  await opened
+  await backend.up()
+  return { backend, url, gw }
+}
+
 function code (r: Reply): string | undefined {
   try {
     return (JSON.parse(r.body) as { error?: { code?: string } }).error?.code
@@ -55,14 +71,7 @@ test('a down upstream trips it; while open: a fast 503 with Retry-After, and the
 })
 
 test('half-open lets exactly one probe through under concurrent traffic; its success closes the breaker', { timeout: 60_000 }, async (t) => {
-  const backend = await FlakyBackend.start()
-  t.after(() => backend.down())
-  await backend.down()
-  const { url, gw } = await gateway(buffered(backend.url, { consecutiveFailures: 3, openMs: 300 }), t)
-  const opened = breakerEvent(gw, 'backend', 'circuit.opened')
-  await burst(3, () => ({ url: `${url}/b` }))
-  await opened
-  await backend.up()
+  const { backend, url, gw } = await openedThenRecovered(t, 3, 300)
   await breakerIn(gw, 'backend', 'half-open') // after openMs, on the breaker's own timer
   const { replies, hitsWhileHeld } = await probeWhileHeld(backend, [`${url}/b`])
   assert.equal(hitsWhileHeld, 1)
@@ -102,14 +111,7 @@ test('timeouts count as failures', { timeout: 60_000 }, async (t) => {
 })
 
 test('the breaker\'s own 503s do not keep it open (Prism §9.2)', { timeout: 60_000 }, async (t) => {
-  const backend = await FlakyBackend.start()
-  t.after(() => backend.down())
-  await backend.down()
-  const { url, gw } = await gateway(buffered(backend.url, { consecutiveFailures: 2, openMs: 1000 }), t)
-  const opened = breakerEvent(gw, 'backend', 'circuit.opened')
-  await burst(2, () => ({ url: `${url}/b` }))
-  await opened
-  await backend.up()
+  const { backend, url, gw } = await openedThenRecovered(t, 2, 1000)
   // Hammer it while open: refusals are 503s, and none of them counts as a failure.
   const hammered = await burst(50, () => ({ url: `${url}/b` }))
   const refused = hammered.filter(r => r.status === 503)
