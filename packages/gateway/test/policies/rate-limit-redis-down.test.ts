@@ -78,3 +78,41 @@ test('Redis down from the start: HTTP routes keep serving, limited locally', { t
   assert.deepEqual(replies.map(r => r.status), [200, 200, 429])
   assert.equal(replies[2]!.headers.get('ratelimit-policy'), '2;w=3600')
 })
+
+test('Redis stalled (connected, never answering): each decision gives up after its timeout and onRedisDown applies', { timeout: 60_000 }, async (t) => {
+  const redis = await startRedis()
+  const backend = await startBackend((_req, res) => json(res, 200, { ok: true }))
+  t.after(() => backend.close())
+  const svc = { s: { type: 'http', url: backend.url } }
+  const { url, gw } = await gateway({
+    redis: { url: redis.url, prefix: redis.prefix },
+    http: {
+      routes: {
+        '/open': { GET: { rateLimiting: { limit: 2, windowMs: HOUR, onRedisDown: 'failOpen' }, services: svc } },
+        '/closed': { GET: { rateLimiting: { limit: 2, windowMs: HOUR, onRedisDown: 'failClosed' }, services: svc } }
+      }
+    }
+  } as unknown as GatewayConfig, t)
+  t.after(() => redis.stop())
+  const api = rateLimits(gw)
+  assert.equal(await api.waitRedis(), true)
+  assert.equal((await get(url + '/open')).status, 200)
+
+  // SIGSTOP: the socket stays open and the connection "ready", but nothing is answered.
+  // Without the per-command timeout these requests would wait forever.
+  process.kill(redis.pid!, 'SIGSTOP')
+  try {
+    assert.equal(api.redisReady(), true)
+    const open = await get(url + '/open')
+    assert.equal(open.status, 200)
+    assert.equal(open.headers.get('ratelimit-limit'), null)
+    const closed = await get(url + '/closed')
+    assert.equal(closed.status, 503)
+    assert.equal(JSON.parse(closed.body).error.code, 'GW_ERR_REDIS_UNAVAILABLE')
+  } finally {
+    process.kill(redis.pid!, 'SIGCONT')
+  }
+  const metrics = await gw.metrics.text()
+  assert.match(metrics, /switchyard_rate_limit_decisions_total\{route="GET \/open",outcome="redis_down_open"\} 1/)
+  assert.match(metrics, /switchyard_rate_limit_decisions_total\{route="GET \/closed",outcome="redis_down_closed"\} 1/)
+})
