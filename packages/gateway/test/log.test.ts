@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import { accessLog, createLogger } from '../src/log.js'
+import { EventEmitter } from 'node:events'
+import { accessLog, createLogger, CHUNK, FLUSH_MS, LineBuffer, type Destination } from '../src/log.js'
 import type { GatewayConfig } from '../src/config/types.js'
 
 const run = promisify(execFile)
@@ -59,4 +60,47 @@ test('lines still waiting for their chunk are written when the process exits', a
   await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code])
   const lines = (await readFile(file, 'utf8')).trim().split('\n').map(l => JSON.parse(l) as { msg: string })
   assert.deepEqual(lines.map(l => l.msg), ['first', 'request completed'])
+})
+
+/** A destination that records what LineBuffer hands it. */
+function recorder (): { out: Destination, writes: string[], close: () => void } {
+  const writes: string[] = []
+  const ee = new EventEmitter()
+  const out = {
+    write: (chunk: string) => { writes.push(chunk); return true },
+    flush: (cb?: (err?: Error) => void) => { cb?.() },
+    flushSync: () => {},
+    once: (event: string, fn: () => void) => { ee.once(event, fn); return out }
+  }
+  return { out: out as unknown as Destination, writes, close: () => { ee.emit('close') } }
+}
+
+test('a chunk is written as soon as the gathered lines reach CHUNK characters, in one write', (t) => {
+  const { out, writes, close } = recorder()
+  t.after(close)
+  const buf = new LineBuffer(out)
+  const line = `${'x'.repeat(99)}\n`
+  const lines = Math.ceil(CHUNK / line.length)
+  for (let i = 0; i < lines - 1; i++) buf.write(line)
+  assert.equal(writes.length, 0, 'nothing written below CHUNK')
+  buf.write(line)
+  assert.deepEqual(writes, [line.repeat(lines)])
+})
+
+test(`lines below CHUNK are written by the timer, every ${FLUSH_MS} ms`, (t) => {
+  t.mock.timers.enable({ apis: ['setInterval'] })
+  const { out, writes, close } = recorder()
+  t.after(close)
+  const buf = new LineBuffer(out)
+  buf.write('a\n')
+  buf.write('b\n')
+  t.mock.timers.tick(FLUSH_MS - 1)
+  assert.equal(writes.length, 0)
+  t.mock.timers.tick(1)
+  assert.deepEqual(writes, ['a\nb\n'])
+  t.mock.timers.tick(FLUSH_MS)
+  assert.equal(writes.length, 1, 'an empty buffer writes nothing')
+  buf.write('c\n')
+  t.mock.timers.tick(FLUSH_MS)
+  assert.deepEqual(writes, ['a\nb\n', 'c\n'])
 })
