@@ -137,8 +137,11 @@ function attemptDirect (c: DirectCall, n: number): void {
   }, (err) => {
     clearTimeout(timer)
     if (retrying) {
+      // The retry was decided on the status; whether the dropped body drained or not, it goes ahead
+      // (and the target is counted as failed once, not again below).
       service.targets.failed(target)
-      if (err === null) { attemptDirect(c, n + 1); return }
+      attemptDirect(c, n + 1)
+      return
     }
     if (err === null) {
       service.targets.succeeded(target)
