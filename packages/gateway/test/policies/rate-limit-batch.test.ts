@@ -1,0 +1,112 @@
+/**
+ * The Redis store sends the decisions of one event-loop turn in one command
+ * (policies/rate-limit/redis-store.ts), against a private redis-server: each
+ * decision stays atomic and exact, in arrival order; a decision whose command
+ * fails rejects alone; a turn with more than MAX_BATCH decisions makes several
+ * commands.
+ */
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Redis } from 'ioredis'
+import { startRedis, type RedisServer } from '../../../../testing/index.js'
+import { MAX_BATCH, RedisStore } from '../../src/policies/rate-limit/redis-store.js'
+import type { LimitCheck } from '../../src/policies/rate-limit/store.js'
+
+const HOUR = 3_600_000
+
+let server: RedisServer
+let client: Redis
+let n = 0
+before(async () => {
+  server = await startRedis()
+  client = new Redis(server.url, { enableOfflineQueue: false, lazyConnect: true })
+  await client.connect()
+})
+after(async () => {
+  client.disconnect()
+  await server.stop()
+})
+
+function key (): string { return `${server.prefix}:rl:${++n}` }
+
+/** How many EVALSHA and EVAL commands Redis has run since the last CONFIG RESETSTAT. */
+async function scriptCalls (): Promise<number> {
+  const info = await client.info('commandstats')
+  let calls = 0
+  for (const m of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)) calls += Number(m[1])
+  return calls
+}
+
+test('the decisions of one turn go in one command, each exact and in arrival order', async () => {
+  const store = new RedisStore(client, 5_000)
+  const gcra: LimitCheck = { key: key(), algorithm: 'gcra', limit: 5, windowMs: HOUR }
+  const sliding: LimitCheck = { key: key(), algorithm: 'sliding-window', limit: 3, windowMs: HOUR }
+  await store.consume([{ key: key(), algorithm: 'gcra', limit: 1, windowMs: HOUR }], 'loads the script')
+  await client.config('RESETSTAT')
+  const decisions = await Promise.all([
+    ...Array.from({ length: 8 }, (_, i) => store.consume([gcra], `g${i}`)),
+    ...Array.from({ length: 5 }, (_, i) => store.consume([sliding], `s${i}`))
+  ])
+  assert.equal(await scriptCalls(), 1)
+  assert.deepEqual(decisions.slice(0, 8).map(d => [d.allowed, d.results[0]!.remaining]),
+    [[true, 4], [true, 3], [true, 2], [true, 1], [true, 0], [false, 0], [false, 0], [false, 0]])
+  assert.deepEqual(decisions.slice(8).map(d => [d.allowed, d.results[0]!.remaining]),
+    [[true, 2], [true, 1], [true, 0], [false, 0], [false, 0]])
+  for (const d of decisions.filter(d => !d.allowed)) assert.ok(d.results[0]!.retryAfterMs > 0)
+  // What was charged is in Redis: three sliding-window members, and the next turn sees them.
+  assert.equal(await client.zcard(sliding.key), 3)
+  const next = await store.consume([sliding], 'later')
+  assert.equal(next.allowed, false)
+})
+
+test('a refusal by one limit of a decision charges none of its limits, while the next decision in the command is charged', async () => {
+  const store = new RedisStore(client, 5_000)
+  const open: LimitCheck = { key: key(), algorithm: 'gcra', limit: 100, windowMs: HOUR }
+  const full: LimitCheck = { key: key(), algorithm: 'sliding-window', limit: 1, windowMs: HOUR }
+  await store.consume([full], 'first')
+  const [refused, admitted] = await Promise.all([store.consume([open, full], 'a'), store.consume([open], 'b')])
+  assert.equal(refused.allowed, false)
+  assert.equal(refused.results[0]!.remaining, 99) // what it would have left; not charged
+  assert.equal(admitted.allowed, true)
+  assert.equal(admitted.results[0]!.remaining, 99) // the first charge of `open`
+})
+
+test('a decision whose key holds another type rejects alone; the others in its command decide', async () => {
+  const store = new RedisStore(client, 5_000)
+  const wrong = key()
+  await client.rpush(wrong, 'not a limit')
+  const good: LimitCheck = { key: key(), algorithm: 'gcra', limit: 10, windowMs: HOUR }
+  await client.config('RESETSTAT')
+  const results = await Promise.allSettled([
+    store.consume([good], 'a'),
+    store.consume([{ key: wrong, algorithm: 'sliding-window', limit: 10, windowMs: HOUR }], 'b'),
+    store.consume([good], 'c')
+  ])
+  assert.equal(await scriptCalls(), 1)
+  assert.equal(results[0].status, 'fulfilled')
+  assert.equal(results[2].status, 'fulfilled')
+  assert.equal(results[1].status, 'rejected')
+  assert.match(String((results[1] as PromiseRejectedResult).reason), /WRONGTYPE/)
+  if (results[0].status === 'fulfilled' && results[2].status === 'fulfilled') {
+    assert.deepEqual([results[0].value.results[0]!.remaining, results[2].value.results[0]!.remaining], [9, 8])
+  }
+})
+
+test(`more than ${MAX_BATCH} decisions in one turn make several commands, and the limit still holds exactly`, async () => {
+  const store = new RedisStore(client, 5_000)
+  const check: LimitCheck = { key: key(), algorithm: 'gcra', limit: 200, windowMs: HOUR }
+  const count = MAX_BATCH * 2 + 10
+  await client.config('RESETSTAT')
+  const decisions = await Promise.all(Array.from({ length: count }, (_, i) => store.consume([check], `m${i}`)))
+  assert.equal(await scriptCalls(), 3)
+  assert.equal(decisions.filter(d => d.allowed).length, 200)
+  assert.deepEqual(decisions.slice(0, 200).map(d => d.results[0]!.remaining), Array.from({ length: 200 }, (_, i) => 199 - i))
+})
+
+test('a Redis without the script (SCRIPT FLUSH) is sent it again, for the whole command', async () => {
+  const store = new RedisStore(client, 5_000)
+  const check: LimitCheck = { key: key(), algorithm: 'gcra', limit: 2, windowMs: HOUR }
+  await client.script('FLUSH')
+  const decisions = await Promise.all([store.consume([check], 'a'), store.consume([check], 'b'), store.consume([check], 'c')])
+  assert.deepEqual(decisions.map(d => d.allowed), [true, true, false])
+})
