@@ -168,6 +168,7 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
       const ep: Endpoint = {
         route: compiled,
         handle: compose(policies, terminal),
+        probe: policies[0]?.probe,
         preflight: corsPreflight(target, deps)
       }
       entry.methods.set(method, ep)

@@ -144,3 +144,24 @@ test('an optional service that fails gives a partial 200 naming it in x-switchya
   assert.equal(ok.headers.get('x-switchyard-partial'), null)
   assert.deepEqual(await ok.json(), { name: 'Ada', again: { name: 'Ada' } })
 })
+
+test('a "__proto__" key in a later service\'s body is merged as data and never becomes the merged body\'s prototype', async (t) => {
+  const a = await startBackend((_req, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"a":1}')
+  })
+  const b = await startBackend((_req, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"b":2,"__proto__":{"fromB":true}}')
+  })
+  t.after(() => a.close())
+  t.after(() => b.close())
+  const { url } = await startGateway({
+    http: { routes: { '/m': { GET: { services: { a: { type: 'http', url: a.url }, b: { type: 'http', url: b.url } } } } } }
+  } as GatewayConfig, t)
+  const res = await fetch(`${url}/m`)
+  assert.equal(res.status, 200)
+  // JSON.parse gives the key back as an own property.
+  const text = await res.text()
+  const body = JSON.parse(text) as Record<string, unknown>
+  assert.deepEqual(Object.keys(body).sort(), ['__proto__', 'a', 'b'])
+  assert.deepEqual(Object.getOwnPropertyDescriptor(body, '__proto__')?.value, { fromB: true })
+})

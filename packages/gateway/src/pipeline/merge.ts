@@ -8,6 +8,7 @@
 import { GatewayError, type HttpCookie } from '@switchyard/protocol'
 import { isPlainObject } from './body.js'
 import { REPRESENTATION_HEADERS, type HeaderMap } from './headers.js'
+import { assignOwn, copyOwn } from './objects.js'
 
 /** A service's response inside the gateway. `body` is parsed, or raw bytes when `raw`. */
 export interface ServiceResponse {
@@ -44,8 +45,8 @@ export function mergeResponses (inputs: readonly MergeInput[]): ServiceResponse 
         else if (!isPlainObject(body)) throw new GatewayError('GW_ERR_MERGE_NOT_OBJECT', { service: bodyFrom })
         ;(body as Record<string, unknown>)[mergeField] = r.body
       } else if (isPlainObject(r.body)) {
-        if (body === undefined) body = { ...r.body }
-        else if (isPlainObject(body)) Object.assign(body, r.body)
+        if (body === undefined) body = copyOwn(r.body)
+        else if (isPlainObject(body)) assignOwn(body, r.body)
         else throw new GatewayError('GW_ERR_MERGE_NOT_OBJECT', { service: bodyFrom })
       } else if (body === undefined && inputs.every(i => i.service === service || i.response.body === undefined)) {
         // The only service with a body: its body is the answer, as it came.

@@ -4,12 +4,13 @@
  */
 import type { HttpResponse } from '@switchyard/protocol'
 import { serializeBody } from './body.js'
+import { copyOwn } from './objects.js'
 import type { ServiceResponse } from './merge.js'
 import type { GatewayResponse } from './types.js'
 
 /** The Prism-shaped response hooks see. */
 export function toHttpResponse (r: ServiceResponse): HttpResponse {
-  const out: HttpResponse = { status: r.status, headers: { ...r.headers }, body: r.body }
+  const out: HttpResponse = { status: r.status, headers: copyOwn(r.headers), body: r.body }
   if (r.cookies !== undefined) out.cookies = r.cookies
   if (r.redirect !== undefined) out.redirect = r.redirect
   if (r.contentType !== undefined) out.contentType = r.contentType
@@ -46,7 +47,8 @@ function serializeCookie (c: NonNullable<ServiceResponse['cookies']>[number]): s
 
 /** The wire form of a merged or single response. */
 export function toGatewayResponse (r: ServiceResponse): GatewayResponse {
-  const headers: Record<string, string | string[]> = { ...r.headers }
+  // Content-Length is the serialized body's: left out rather than deleted (a delete makes the object a slow dictionary).
+  const headers = copyOwn(r.headers, 'content-length')
   let status = r.status
   if (r.redirect !== undefined) {
     headers.location = r.redirect
@@ -64,6 +66,5 @@ export function toGatewayResponse (r: ServiceResponse): GatewayResponse {
     const s = serializeBody(r.body, preferred)
     if (s !== undefined) { body = s.bytes; headers['content-type'] = s.contentType } else delete headers['content-type']
   }
-  delete headers['content-length']
   return { status, headers, body }
 }

@@ -22,6 +22,7 @@ import type { GatewayConfig } from '../config/types.js'
 import { configInvalid, formatPath } from '../config/validate.js'
 import { parseQuery } from '../pipeline/body.js'
 import { runHook } from '../pipeline/hooks.js'
+import { copyOwn } from '../pipeline/objects.js'
 import { errorResponse } from '../pipeline/respond.js'
 import type { GatewayRequest, GatewayResponse } from '../pipeline/types.js'
 import { ipList } from './ip-list.js'
@@ -330,7 +331,7 @@ export function cors (target: RouteTarget, deps: PolicyDeps): Policy | undefined
    * request). Copies the headers: a response may be shared, e.g. a cache hit.
    */
   function decorate (res: GatewayResponse, d: Decision | undefined): GatewayResponse {
-    const headers = { ...res.headers }
+    const headers = copyOwn(res.headers)
     dropCorsHeaders(headers)
     if (d?.allowOrigin !== undefined) {
       headers['access-control-allow-origin'] = d.allowOrigin

@@ -16,6 +16,7 @@ import { Readable } from 'node:stream'
 import { GatewayError, isGatewayError } from '@switchyard/protocol'
 import { formatPath, type ConfigIssue } from '../config/validate.js'
 import { ensureBuffered, parseQuery, parseRequestBody } from '../pipeline/body.js'
+import { copyOwn } from '../pipeline/objects.js'
 import { addResponseHeaders, errorResponse } from '../pipeline/respond.js'
 import type { GatewayRequest, GatewayResponse } from '../pipeline/types.js'
 import { policyHeader, rateLimitHeaders } from './rate-limit/headers.js'
@@ -167,7 +168,7 @@ function refusalResponse (greq: GatewayRequest, errorStatus: number | undefined,
   const text = typeof errorBody === 'string'
   return {
     status: errorStatus ?? 429,
-    headers: { ...headers, 'content-type': text ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8' },
+    headers: Object.assign(copyOwn(headers), { 'content-type': text ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8' }),
     body: Buffer.from(text ? errorBody : JSON.stringify(errorBody))
   }
 }

@@ -19,6 +19,14 @@ export type Policy = ((next: Handler) => Handler) & {
    * undici straight to the client, and the handler returns it as `sent`).
    */
   readonly transparent?: true
+  /**
+   * Answers a request synchronously, without calling the handler it wraps,
+   * or returns undefined to say "run me the normal way". The front door calls
+   * it before the composed handler when this policy is the route's outermost
+   * one (only then is its answer the route's answer): the cache's fresh
+   * in-process hit, without the promise chain of the policies.
+   */
+  readonly probe?: (greq: GatewayRequest) => GatewayResponse | undefined
 }
 
 /** Marks a policy as transparent (see `Policy.transparent`). */

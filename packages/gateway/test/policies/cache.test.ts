@@ -9,7 +9,10 @@ import assert from 'node:assert/strict'
 import { pino } from 'pino'
 import { isGatewayError } from '@switchyard/protocol'
 import { createGateway } from '../../src/gateway.js'
-import type { GatewayConfig } from '../../src/config/types.js'
+import type { GatewayConfig, RouteConfigT } from '../../src/config/types.js'
+import { Metrics } from '../../src/metrics.js'
+import { cache } from '../../src/policies/cache.js'
+import type { PolicyDeps } from '../../src/policies/types.js'
 import type { GatewayRequest } from '../../src/pipeline/types.js'
 import { entryId, sortedQuery } from '../../src/policies/cache/key.js'
 import { resolveSettings } from '../../src/policies/cache/options.js'
@@ -413,4 +416,67 @@ test('Cache-Control parsing', () => {
   assert.deepEqual(requestDirectives({ 'cache-control': 'max-age=0' }), { revalidate: true, noStore: false })
   assert.deepEqual(requestDirectives({ pragma: 'no-cache' }), { revalidate: true, noStore: false })
   assert.deepEqual(requestDirectives({ 'cache-control': 'no-store' }), { revalidate: false, noStore: true })
+})
+
+test('the policy\'s probe answers a fresh in-process hit synchronously, as the policy would, and leaves everything else to it', async () => {
+  const routes = { '/p': { GET: { caching: { ttlMs: 60_000 }, services: { s: { type: 'http', url: 'http://127.0.0.1:9/p' } } } } }
+  const deps: PolicyDeps = {
+    log: pino({ level: 'silent' }),
+    metrics: new Metrics(),
+    config: { http: { routes } } as unknown as GatewayConfig,
+    instanceId: 'probe-test',
+    prefix: 'probe-test',
+    redis: () => undefined,
+    onClose: () => {},
+    provide: () => {}
+  }
+  const policy = cache({ path: '/p', method: 'GET', route: routes['/p'].GET as unknown as RouteConfigT }, deps)!
+  assert.equal(typeof policy.probe, 'function')
+  let calls = 0
+  const handler = policy(async () => {
+    calls++
+    return { status: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from('{"n":1}') }
+  })
+  const req = (over: Partial<GatewayRequest> = {}): GatewayRequest => ({
+    id: 'r',
+    traceparent: '',
+    method: 'GET',
+    route: '/p',
+    path: '/p',
+    rawQuery: '',
+    params: {},
+    headers: { host: 'a.test' },
+    remoteAddress: '',
+    remotePort: 0,
+    forwardedFor: '',
+    forwardedProto: 'http',
+    forwardedHost: undefined,
+    body: { kind: 'none' },
+    signal: new AbortController().signal,
+    log: pino({ level: 'silent' }),
+    ...over
+  })
+
+  assert.equal(policy.probe!(req()), undefined) // a miss: the policy fetches and stores
+  const miss = await handler(req())
+  assert.equal(calls, 1)
+  assert.match(String(miss.headers['cache-status']), /fwd=miss; fwd-status=200; stored/)
+
+  const hit = policy.probe!(req())
+  assert.ok(hit !== undefined)
+  const viaPolicy = await handler(req())
+  assert.equal(calls, 1)
+  assert.deepEqual({ ...hit, headers: { ...hit.headers } }, { ...viaPolicy, headers: { ...viaPolicy.headers } })
+  assert.match(String(hit.headers['cache-status']), /^Switchyard; hit; ttl=\d+; key="\/p#[\w-]{22}"; detail=memory$/)
+  assert.equal(hit.headers.age, '0')
+  assert.deepEqual(hit.body, Buffer.from('{"n":1}'))
+  // Each answer is its own copy: what the front door adds to one is not in the next.
+  hit.headers['x-request-id'] = 'one'
+  assert.equal(policy.probe!(req())!.headers['x-request-id'], undefined)
+
+  // Not for the probe: a revalidation, a range, another key, a method not cached.
+  assert.equal(policy.probe!(req({ headers: { host: 'a.test', 'cache-control': 'no-cache' } })), undefined)
+  assert.equal(policy.probe!(req({ headers: { host: 'a.test', range: 'bytes=0-1' } })), undefined)
+  assert.equal(policy.probe!(req({ rawQuery: 'x=1' })), undefined)
+  assert.equal(policy.probe!(req({ method: 'POST' })), undefined)
 })

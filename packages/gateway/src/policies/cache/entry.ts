@@ -4,6 +4,7 @@
  * measured it, so clock skew between gateway machines does not bend a TTL.
  */
 import { LRUCache } from 'lru-cache'
+import { copyOwn } from '../../pipeline/objects.js'
 import type { GatewayResponse } from '../../pipeline/types.js'
 
 export interface Entry {
@@ -58,7 +59,7 @@ export function ttlSeconds (e: Entry, at = now()): number {
 
 /** The client's response from an entry: the stored headers, `Age`, and the given Cache-Status. */
 export function responseOf (e: Entry, cacheStatus: string, withAge: boolean, at = now()): GatewayResponse {
-  const headers: Record<string, string | string[]> = { ...e.headers }
+  const headers = copyOwn(e.headers)
   if (withAge) headers.age = String(Math.floor(ageOf(e, at) / 1000))
   const prev = headers['cache-status']
   headers['cache-status'] = prev === undefined ? cacheStatus : `${Array.isArray(prev) ? prev.join(', ') : prev}, ${cacheStatus}`

@@ -44,7 +44,8 @@ function seconds (v: string | undefined): number | undefined {
 
 export function parseCacheControl (header: string | string[] | undefined): CacheControl {
   if (header === undefined) return EMPTY
-  const cc: CacheControl = { ...EMPTY }
+  // A literal, not `{ ...EMPTY }`: the optional fields added below would each take V8's slow path (pipeline/objects.ts).
+  const cc: CacheControl = { noStore: false, noCache: false, private: false, public: false, mustRevalidate: false }
   for (const d of directives(Array.isArray(header) ? header.join(',') : header)) {
     const eq = d.indexOf('=')
     const name = (eq === -1 ? d : d.slice(0, eq)).trim().toLowerCase()
@@ -166,16 +167,16 @@ function sfString (s: string): string | undefined {
   return `"${s.replace(/[\\"]/g, c => `\\${c}`)}"`
 }
 
-export function formatCacheStatus (st: CacheStatus): string {
+export function formatCacheStatus (st: CacheStatus, ttlS = st.ttlS, key = st.key): string {
   let out = CACHE_NAME
   if (st.hit === true) out += '; hit'
   if (st.fwd !== undefined) out += `; fwd=${st.fwd}`
   if (st.fwdStatus !== undefined) out += `; fwd-status=${st.fwdStatus}`
   if (st.stored === true) out += '; stored'
   if (st.collapsed === true) out += '; collapsed'
-  if (st.ttlS !== undefined) out += `; ttl=${st.ttlS}`
-  if (st.key !== undefined) {
-    const k = sfString(st.key)
+  if (ttlS !== undefined) out += `; ttl=${ttlS}`
+  if (key !== undefined) {
+    const k = sfString(key)
     if (k !== undefined) out += `; key=${k}`
   }
   if (st.detail !== undefined) out += `; detail=${st.detail}`

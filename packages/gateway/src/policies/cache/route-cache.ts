@@ -88,7 +88,7 @@ export class RouteCache {
   }
 
   policy (): Policy {
-    return (next: Handler): Handler => {
+    const wrap = (next: Handler): Handler => {
       const self = this
       return async function cache (greq: GatewayRequest): Promise<GatewayResponse> {
         self.#rt.active++
@@ -99,6 +99,25 @@ export class RouteCache {
         }
       }
     }
+    if (this.#memory === undefined) return wrap
+    return Object.assign(wrap, { probe: (greq: GatewayRequest) => this.#probe(greq) })
+  }
+
+  /**
+   * A fresh in-process hit, answered synchronously (`Policy.probe`): the same
+   * answer #handle gives, for the requests whose key needs no body. Anything
+   * else (a miss, a stale entry, a revalidation, a range) returns undefined
+   * and goes through #handle.
+   */
+  #probe (greq: GatewayRequest): GatewayResponse | undefined {
+    const s = this.#s
+    if (!BODYLESS.has(greq.method) || !s.methods.has(greq.method) || greq.headers.range !== undefined) return undefined
+    if (s.requestNoCache === 'revalidate' && requestDirectives(greq.headers).revalidate) return undefined
+    const mem = this.#memory?.get(entryId(greq, s, undefined))
+    if (mem === undefined) return undefined
+    const at = now()
+    if (freshness(mem, at) !== 'fresh') return undefined
+    return this.#serve(mem, { hit: true, detail: 'memory' }, 'hit', at)
   }
 
   async #handle (greq: GatewayRequest, next: Handler): Promise<GatewayResponse> {
@@ -268,11 +287,11 @@ export class RouteCache {
 
   #notStored (ctx: Ctx, res: GatewayResponse, token: string | undefined, st: CacheStatus): Answer {
     this.#release(ctx.id, token)
-    return { response: this.#withStatus(res, { ...st, key: ctx.id }), outcome: PASS }
+    return { response: this.#withStatus(res, st, ctx.id), outcome: PASS }
   }
 
-  #withStatus (res: GatewayResponse, st: CacheStatus): GatewayResponse {
-    appendCacheStatus(res.headers, formatCacheStatus(st))
+  #withStatus (res: GatewayResponse, st: CacheStatus, key?: string): GatewayResponse {
+    appendCacheStatus(res.headers, formatCacheStatus(st, st.ttlS, key ?? st.key))
     return res
   }
 
@@ -289,11 +308,11 @@ export class RouteCache {
     if (st.hit === true && st.fwd === undefined && st.detail === 'memory') {
       const memo = hitStatus.get(e)
       if (memo !== undefined && memo.ttlS === ttlS) return responseOf(e, memo.value, true, at)
-      const value = formatCacheStatus({ ...st, ttlS, key: e.id })
+      const value = formatCacheStatus(st, ttlS, e.id)
       hitStatus.set(e, { ttlS, value })
       return responseOf(e, value, true, at)
     }
-    return responseOf(e, formatCacheStatus({ ...st, ttlS, key: e.id }), true, at)
+    return responseOf(e, formatCacheStatus(st, ttlS, e.id), true, at)
   }
 
   /** Not cacheable here: passes through, without the tag headers, with Cache-Status. */
