@@ -9,6 +9,7 @@ import { startBackend, type Backend } from './helpers/backend.js'
 import { startGateway } from './helpers/gateway.js'
 import { rawRequest } from './helpers/client.js'
 import type { GatewayConfig } from '../src/config/types.js'
+import { uuid } from '../src/server/forwarding.js'
 
 /** The same service on a streaming route (one service) and a merged route (a second, merge:false). */
 function both (path: string, svcUrl: string, extra: Backend): Record<string, unknown> {
@@ -158,4 +159,38 @@ test('traceparent is continued (same trace, new span) or created', async (t) => 
   assert.notEqual(a[1], trace)
   assert.notEqual(a[1], c[1])
   assert.notEqual(a[1], '0'.repeat(32))
+})
+
+test('generated request ids are random version 4 UUIDs (RFC 9562 layout), distinct across a large batch', () => {
+  const seen = new Set<string>()
+  const v4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+  // More than one 4 KiB pool of random bytes (256 ids each), so refills are crossed.
+  for (let i = 0; i < 5000; i++) {
+    const id = uuid()
+    assert.match(id, v4)
+    seen.add(id)
+  }
+  assert.equal(seen.size, 5000)
+  // Every hex digit shows up in every free position over the batch: no stuck bits.
+  const digits = [...seen].map(id => id.replaceAll('-', ''))
+  for (const pos of [0, 7, 13, 20, 31]) assert.equal(new Set(digits.map(d => d[pos])).size, 16, `position ${pos}`)
+})
+
+test('a failure after the pipeline (an answer head Node refuses to write) is a 500, and the gateway keeps serving', async (t) => {
+  const b = await startBackend()
+  t.after(() => b.close())
+  const { url } = await startGateway({
+    http: {
+      routes: {
+        '/bad-head': { GET: { onResponse: () => ({ status: 200, headers: { 'x-bad': 'line\nbreak' }, body: { ok: true } }), services: { s: { type: 'http', url: b.url } } } },
+        '/fine': { GET: { services: { s: { type: 'http', url: b.url } } } }
+      }
+    }
+  } as unknown as GatewayConfig, t)
+  const bad = await fetch(`${url}/bad-head`)
+  await bad.arrayBuffer()
+  assert.equal(bad.status, 500)
+  const fine = await fetch(`${url}/fine`)
+  await fine.arrayBuffer()
+  assert.equal(fine.status, 200)
 })

@@ -137,33 +137,41 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
    * path, which answers by itself and returns a `sent` answer).
    */
   async function serve (entry: PathEntry, params: Record<string, string | undefined>, id: string, req: IncomingMessage, res: ServerResponse, payload: Readable | undefined, start: number): Promise<void> {
-    const method = req.method ?? 'GET'
-    let ep = entry.methods.get(method) ?? (method === 'HEAD' ? entry.methods.get('GET') : undefined) ?? (method !== 'TRACE' ? entry.methods.get('ALL') : undefined)
-    let handle = ep?.handle
-    if (ep === undefined && method === 'OPTIONS' && req.headers.origin !== undefined) {
-      // A CORS preflight asks about another method: that method's route answers it.
-      const asked = req.headers['access-control-request-method']
-      if (typeof asked === 'string') {
-        const m = asked.trim().toUpperCase()
-        const t = entry.methods.get(m) ?? (m === 'HEAD' ? entry.methods.get('GET') : undefined) ?? entry.methods.get('ALL')
-        if (t?.preflight !== undefined) { ep = t; handle = t.preflight }
-      }
-    }
-    if (ep === undefined || handle === undefined) {
-      writeResponse(res, errorResponse(new GatewayError('GW_ERR_METHOD_NOT_ALLOWED'), id, { allow: entry.allow }), id, log)
-      completed(access, metrics, entry.path, id, req, 405, start)
-      return
-    }
-    const greq = new FrontRequest(id, req, res, entry.path, params, payload, trust, log)
-    let gres: GatewayResponse | undefined
     try {
-      if (handle === ep.handle && ep.probe !== undefined) gres = ep.probe(greq)
-      gres ??= await handle(greq)
+      const method = req.method ?? 'GET'
+      let ep = entry.methods.get(method) ?? (method === 'HEAD' ? entry.methods.get('GET') : undefined) ?? (method !== 'TRACE' ? entry.methods.get('ALL') : undefined)
+      let handle = ep?.handle
+      if (ep === undefined && method === 'OPTIONS' && req.headers.origin !== undefined) {
+        // A CORS preflight asks about another method: that method's route answers it.
+        const asked = req.headers['access-control-request-method']
+        if (typeof asked === 'string') {
+          const m = asked.trim().toUpperCase()
+          const t = entry.methods.get(m) ?? (m === 'HEAD' ? entry.methods.get('GET') : undefined) ?? entry.methods.get('ALL')
+          if (t?.preflight !== undefined) { ep = t; handle = t.preflight }
+        }
+      }
+      if (ep === undefined || handle === undefined) {
+        writeResponse(res, errorResponse(new GatewayError('GW_ERR_METHOD_NOT_ALLOWED'), id, { allow: entry.allow }), id, log)
+        completed(access, metrics, entry.path, id, req, 405, start)
+        return
+      }
+      const greq = new FrontRequest(id, req, res, entry.path, params, payload, trust, log)
+      let gres: GatewayResponse | undefined
+      try {
+        if (handle === ep.handle && ep.probe !== undefined) gres = ep.probe(greq)
+        gres ??= await handle(greq)
+      } catch (err) {
+        gres = failed(err, greq.id, log)
+      }
+      writeResponse(res, gres, greq.id, log, greq.responseHeaders)
+      completed(access, metrics, entry.path, id, req, gres.status, start)
     } catch (err) {
-      gres = failed(err, greq.id, log)
+      // A failure outside the pipeline (writing the answer's head, the log line): a 500, or a cut
+      // connection once the head is out. Caught here rather than by a .catch() on every call.
+      log.error({ err }, 'request failed outside the pipeline')
+      if (!res.headersSent) res.writeHead(500).end()
+      else res.destroy()
     }
-    writeResponse(res, gres, greq.id, log, greq.responseHeaders)
-    completed(access, metrics, entry.path, id, req, gres.status, start)
   }
 
   // Configured paths are looked up here, before fastify builds its request and
@@ -189,11 +197,8 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
     if (BODYLESS.has(method) || (h['content-type'] === undefined && h['transfer-encoding'] === undefined && (h['content-length'] === undefined || h['content-length'] === '0'))) {
       const found = router.find(method as HTTPMethod, req.url ?? '/')
       if (found !== null) {
-        serve(found.store as PathEntry, found.params, requestId(h['x-request-id']), req, res, undefined, start).catch((err: unknown) => {
-          log.error({ err }, 'request failed outside the pipeline')
-          if (!res.headersSent) res.writeHead(500).end()
-          else res.destroy()
-        })
+        // serve() never rejects: it answers its own failures.
+        serve(found.store as PathEntry, found.params, requestId(h['x-request-id']), req, res, undefined, start)
         return
       }
     }
