@@ -67,7 +67,7 @@ Every error Switchyard answers has one JSON shape, with \`Content-Type: applicat
 - Other fields come from the error's data, for example \`status\` (the failed service's status), \`limitBytes\` (the body limit) or \`hook\` (the hook that threw).
 - A body never holds a stack trace, a token, a payload or an internal address such as a service URL, host or IP. The cause is logged with the request id.
 
-In code, \`isGatewayError(err)\` works across duplicate installs of the package, and \`switch (err.code)\` narrows the type.
+In code, \`isGatewayError(err)\` works across duplicate installs of the package, and \`switch (err.code)\` narrows the type. A \`GatewayError\` whose status is 4xx carries no stack trace (\`err.stack\` is its first line only): a refusal is an answer, not a fault, and capturing a stack cost more than the rest of the error. A 5xx one keeps its stack, and a \`cause\` keeps its own.
 
 ## Errors a client can receive
 
