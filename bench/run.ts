@@ -20,12 +20,15 @@ import { parseOptions, type Options } from './lib/options.js'
 import { cpuSeconds, peakRssKb, processTree, resetPeakRss } from './lib/proc-stats.js'
 import { installCleanup, ROOT, setPinning, stopChild } from './lib/procs.js'
 import { evaluateBars, median, renderReport, type RunInfo, type Sample, type ScenarioResult, type TargetResult } from './lib/report.js'
-import { checkAnchor, SCENARIO_IDS, SCENARIOS, verify, type Scenario } from './lib/scenarios.js'
+import { checkAnchor, checkData, SCENARIO_IDS, SCENARIOS, verify, type Scenario } from './lib/scenarios.js'
 import { describeTools, startHarness, type Harness } from './lib/setup.js'
 import { runSoak } from './lib/soak.js'
 import { startAnchor, startGateway, TARGET_LABELS, type Running, type TargetKind } from './lib/targets.js'
 
 const log = (line: string): void => { process.stderr.write(line + '\n') }
+
+/** The passthrough route of configs/gateway.template.json (the `gateway-pass` target). */
+const PASS_ROUTE = '/pass'
 
 function machine (): { cpu: string, cores: number } {
   let cpu = cpus()[0]?.model ?? 'unknown CPU'
@@ -98,8 +101,9 @@ async function runScenario (sc: Scenario, h: Harness, opts: Options, jwtHeaders:
       results.push(r)
       let run: Running
       try {
+        if (kind === 'gateway-pass') return // the gateway's own /pass route: set up once the gateway is up
         if (kind === 'gateway') {
-          run = await startGateway(h.env, sc.id, [sc.route])
+          run = await startGateway(h.env, sc.id, kinds.includes('gateway-pass') ? [sc.route, PASS_ROUTE] : [sc.route])
         } else {
           if (kind === 'bare-pubsub' && h.service?.pubsub == null) throw new Error(`no Redis pub/sub service (${h.service?.notes.join('; ') ?? 'Redis not started'})`)
           run = await startAnchor(h.env, kind)
@@ -125,6 +129,18 @@ async function runScenario (sc: Scenario, h: Harness, opts: Options, jwtHeaders:
         running.delete(kind)
       }
     }))
+    const pass = results.find(r => r.kind === 'gateway-pass')
+    if (pass !== undefined) {
+      const gw = running.get('gateway')
+      if (gw === undefined) {
+        pass.status = 'skipped'
+        pass.reason = 'the gateway did not start'
+      } else {
+        const problem = await verify(gw.base + PASS_ROUTE, headers, checkData)
+        if (problem === undefined) running.set('gateway-pass', gw)
+        else { pass.status = 'failed'; pass.reason = `check failed: ${problem}` }
+      }
+    }
     // Keep the report's order (gateway first, then the anchors as listed), whatever order they started in.
     results.sort((a, b) => kinds.indexOf(a.kind) - kinds.indexOf(b.kind))
     // The direct backend alone is no comparison: measure it only beside something else.
@@ -141,13 +157,13 @@ async function runScenario (sc: Scenario, h: Harness, opts: Options, jwtHeaders:
       const order = live.map((_, i) => live[(i + round) % live.length]!)
       for (const r of order) {
         const run = running.get(r.kind)!
-        const path = r.kind === 'gateway' ? sc.route : sc.anchorPath
+        const path = r.kind === 'gateway' ? sc.route : r.kind === 'gateway-pass' ? PASS_ROUTE : sc.anchorPath
         try {
           const { sample, peakKb } = await measure(run, run.base + path, headers, opts)
           r.samples.push(sample)
           r.peakRssKb = Math.max(r.peakRssKb ?? 0, peakKb)
           const errs = sample.non2xx + sample.errors > 0 ? `, ⚠ ${sample.non2xx} non-2xx, ${sample.errors} errors` : ''
-          log(`  ${TARGET_LABELS[r.kind].padEnd(22)} round ${round + 1}/${opts.rounds}: ${Math.round(sample.rps).toLocaleString('en-US').padStart(7)} req/s  p50 ${sample.p50Ms.toFixed(2)} ms  p99 ${sample.p99Ms.toFixed(2)} ms  CPU ${sample.cpuUsPerReq.toFixed(1)} µs/req  peak RSS ${(peakKb / 1024).toFixed(1)} MiB${errs}`)
+          log(`  ${TARGET_LABELS[r.kind].padEnd(25)} round ${round + 1}/${opts.rounds}: ${Math.round(sample.rps).toLocaleString('en-US').padStart(7)} req/s  p50 ${sample.p50Ms.toFixed(2)} ms  p99 ${sample.p99Ms.toFixed(2)} ms  CPU ${sample.cpuUsPerReq.toFixed(1)} µs/req  peak RSS ${(peakKb / 1024).toFixed(1)} MiB${errs}`)
         } catch (err) {
           r.status = 'failed'
           r.reason = (err as Error).message
@@ -160,7 +176,8 @@ async function runScenario (sc: Scenario, h: Harness, opts: Options, jwtHeaders:
       }
     }
   } finally {
-    await Promise.all([...running.values()].map(async run => { if (run.child !== undefined) await stopChild(run.child) }))
+    // gateway-pass shares the gateway's process: each process is stopped once.
+    await Promise.all([...new Set(running.values())].map(async run => { if (run.child !== undefined) await stopChild(run.child) }))
   }
   return { id: sc.id, title: sc.title, targets: results }
 }

@@ -81,7 +81,7 @@ export const SCENARIOS: Record<ScenarioId, Scenario> = {
     title: 'Cache hit',
     route: '/cached',
     anchorPath: '/data',
-    anchors: ['direct'],
+    anchors: ['gateway-pass', 'direct'],
     checkGateway: checkData
   },
   jwt: {
@@ -89,7 +89,7 @@ export const SCENARIOS: Record<ScenarioId, Scenario> = {
     title: 'JWT (HS256) + rate limit',
     route: '/jwt',
     anchorPath: '/data',
-    anchors: ['direct'],
+    anchors: ['gateway-pass', 'direct'],
     jwt: true,
     checkGateway: checkData
   },

@@ -9,10 +9,17 @@ import { startNginx } from '../anchors/nginx.js'
 import { JWT_SECRET, REQUEST_CHANNEL } from './constants.js'
 import { failureReason, freePort, ROOT, spawnChild, spawnTs, stopChild, waitForLine, type Child } from './procs.js'
 
-export type TargetKind = 'gateway' | 'direct' | 'undici' | 'fastify' | 'nginx' | 'bare-pubsub'
+/**
+ * `gateway-pass` is not a process of its own: it is the passthrough route (`/pass`) of the
+ * scenario's own gateway, measured in the same interleaved rounds, so that the bars written
+ * as a ratio to the passthrough (cache hit, JWT + rate limit) compare two windows minutes
+ * apart on one process rather than two scenarios far apart in the run.
+ */
+export type TargetKind = 'gateway' | 'gateway-pass' | 'direct' | 'undici' | 'fastify' | 'nginx' | 'bare-pubsub'
 
 export const TARGET_LABELS: Record<TargetKind, string> = {
   gateway: 'Switchyard gateway',
+  'gateway-pass': 'same gateway, passthrough',
   direct: 'backend, direct',
   undici: 'undici proxy',
   fastify: 'fastify + reply-from',
@@ -96,7 +103,7 @@ async function startTs (kind: TargetKind, file: string, args: string[]): Promise
 }
 
 /** Starts one anchor (the direct backend is already running and shared). */
-export async function startAnchor (env: HarnessEnv, kind: Exclude<TargetKind, 'gateway'>): Promise<Running> {
+export async function startAnchor (env: HarnessEnv, kind: Exclude<TargetKind, 'gateway' | 'gateway-pass'>): Promise<Running> {
   switch (kind) {
     case 'direct':
       return { kind, base: env.backend, pid: env.backendPid, notes: [] }
