@@ -235,7 +235,7 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
           redis.liveness.close()
         }
         await conns?.close()
-        log.flush?.()
+        await flushLog(log, shutdownMs)
       })()
       return await closing
     },
@@ -262,4 +262,22 @@ function makeTransport (name: string, cfg: ServiceConfig, params: ReadonlySet<st
 function readMaybeFile (v: unknown): unknown {
   // Prism passed file contents; a path to a PEM file is accepted too.
   return typeof v === 'string' && !v.includes('-----BEGIN') ? readFileSync(v) : v
+}
+
+/**
+ * Waits until the log lines written so far have reached their destination
+ * (LineBuffer.flush), at most `maxMs`: a logger whose flush takes no callback,
+ * or a destination that stalls, does not hold close() forever.
+ */
+async function flushLog (log: Logger, maxMs: number): Promise<void> {
+  await new Promise<void>(resolve => {
+    const timer = setTimeout(resolve, maxMs)
+    timer.unref()
+    const done = (): void => { clearTimeout(timer); resolve() }
+    try {
+      log.flush(done)
+    } catch {
+      done()
+    }
+  })
 }

@@ -14,7 +14,7 @@ export const CHUNK = 65536
 export const FLUSH_MS = 250
 
 /** What LineBuffer writes to: sonic-boom (`pino.destination`), or anything with its methods. */
-export type Destination = Pick<ReturnType<typeof pino.destination>, 'write' | 'flush' | 'flushSync' | 'once'>
+export type Destination = Pick<ReturnType<typeof pino.destination>, 'write' | 'flush' | 'flushSync' | 'once' | 'on'>
 
 /**
  * Gathers log lines into one write of at least 64 KiB: one write per line
@@ -31,11 +31,24 @@ export type Destination = Pick<ReturnType<typeof pino.destination>, 'write' | 'f
 export class LineBuffer {
   #parts: string[] = []
   #length = 0
+  /** Bytes handed to the destination, and bytes it reported written ('write' events). */
+  #handed = 0
+  #written = 0
+  /** flush() callbacks waiting for the destination to write what it was handed. */
+  #waiting: Array<() => void> = []
   readonly #out: Destination
   readonly #timer: NodeJS.Timeout
 
   constructor (out: Destination) {
     this.#out = out
+    out.on('write', (n: number) => {
+      this.#written += n
+      if (this.#written >= this.#handed && this.#waiting.length > 0) {
+        const waiting = this.#waiting
+        this.#waiting = []
+        for (const cb of waiting) cb()
+      }
+    })
     this.#timer = setInterval(() => { this.#drain() }, FLUSH_MS)
     this.#timer.unref()
     open.add(this)
@@ -49,10 +62,17 @@ export class LineBuffer {
     return true
   }
 
-  /** pino's `logger.flush(cb)`. */
+  /**
+   * pino's `logger.flush(cb)`: `cb` runs once everything written so far is on
+   * its way to the file (the gateway's close waits for it). sonic-boom's own
+   * flush calls back at once when it has no `minLength`, while its write may
+   * still be in flight, so the wait is on its 'write' events.
+   */
   flush (cb?: (err?: Error) => void): void {
     this.#drain()
-    this.#out.flush(cb)
+    if (cb === undefined) return
+    if (this.#written >= this.#handed) cb()
+    else this.#waiting.push(cb)
   }
 
   flushSync (): void {
@@ -65,6 +85,7 @@ export class LineBuffer {
     const chunk = this.#parts.length === 1 ? this.#parts[0]! : this.#parts.join('')
     this.#parts = []
     this.#length = 0
+    this.#handed += Buffer.byteLength(chunk)
     this.#out.write(chunk)
   }
 }

@@ -62,18 +62,42 @@ test('lines still waiting for their chunk are written when the process exits', a
   assert.deepEqual(lines.map(l => l.msg), ['first', 'request completed'])
 })
 
-/** A destination that records what LineBuffer hands it. */
-function recorder (): { out: Destination, writes: string[], close: () => void } {
+/**
+ * A destination that records what LineBuffer hands it. Like sonic-boom, it
+ * emits 'write' with the bytes written once a write completes: `complete()`
+ * completes the writes so far (until then they are in flight).
+ */
+function recorder (): { out: Destination, writes: string[], close: () => void, complete: () => void } {
   const writes: string[] = []
+  let inFlight = 0
   const ee = new EventEmitter()
   const out = {
-    write: (chunk: string) => { writes.push(chunk); return true },
+    write: (chunk: string) => { writes.push(chunk); inFlight += Buffer.byteLength(chunk); return true },
+    // sonic-boom without minLength: calls back at once, whatever is still in flight.
     flush: (cb?: (err?: Error) => void) => { cb?.() },
     flushSync: () => {},
-    once: (event: string, fn: () => void) => { ee.once(event, fn); return out }
+    once: (event: string, fn: () => void) => { ee.once(event, fn); return out },
+    on: (event: string, fn: (...args: unknown[]) => void) => { ee.on(event, fn); return out }
   }
-  return { out: out as unknown as Destination, writes, close: () => { ee.emit('close') } }
+  const complete = (): void => { const n = inFlight; inFlight = 0; if (n > 0) ee.emit('write', n) }
+  return { out: out as unknown as Destination, writes, close: () => { ee.emit('close') }, complete }
 }
+
+test('flush(cb) calls back only once the destination has written every byte handed to it', (t) => {
+  const { out, writes, close, complete } = recorder()
+  t.after(close)
+  const buf = new LineBuffer(out)
+  let flushed = 0
+  buf.flush(() => { flushed++ })
+  assert.equal(flushed, 1, 'nothing pending: at once')
+  buf.write('a\n')
+  buf.write('ü\n') // 3 bytes, 2 characters
+  buf.flush(() => { flushed++ })
+  assert.deepEqual(writes, ['a\nü\n'])
+  assert.equal(flushed, 1, 'the write is still in flight')
+  complete()
+  assert.equal(flushed, 2)
+})
 
 test('a chunk is written as soon as the gathered lines reach CHUNK characters, in one write', (t) => {
   const { out, writes, close } = recorder()
