@@ -373,25 +373,7 @@ test('config problems are refused at start, each with its path', () => {
 
 test('the key: HEAD shares GET, varyBy.claims tells identities apart, params and host count', () => {
   const settings = resolveSettings({ ttlMs: 1000, varyBy: { claims: ['sub', 'org.id'] } }, undefined, ['http', 'routes', '/u/:id', 'GET'])!
-  const req = (over: Partial<GatewayRequest>): GatewayRequest => ({
-    id: 'r',
-    traceparent: '',
-    method: 'GET',
-    route: '/u/:id',
-    path: '/u/1',
-    rawQuery: '',
-    params: { id: '1' },
-    headers: { host: 'a.test' },
-    remoteAddress: '',
-    remotePort: 0,
-    forwardedFor: '',
-    forwardedProto: 'http',
-    forwardedHost: undefined,
-    body: { kind: 'none' },
-    signal: new AbortController().signal,
-    log: pino({ level: 'silent' }),
-    ...over
-  })
+  const req = (over: Partial<GatewayRequest>): GatewayRequest => gatewayRequest({ route: '/u/:id', path: '/u/1', params: { id: '1' }, ...over })
   const base = entryId(req({ claims: { sub: 'alice', org: { id: 1 } } }), settings, undefined)
   assert.match(base, /^\/u\/1#[\w-]{22}$/)
   assert.equal(entryId(req({ method: 'HEAD', claims: { sub: 'alice', org: { id: 1 } } }), settings, undefined), base)
@@ -437,25 +419,7 @@ test('the policy\'s probe answers a fresh in-process hit synchronously, as the p
     calls++
     return { status: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from('{"n":1}') }
   })
-  const req = (over: Partial<GatewayRequest> = {}): GatewayRequest => ({
-    id: 'r',
-    traceparent: '',
-    method: 'GET',
-    route: '/p',
-    path: '/p',
-    rawQuery: '',
-    params: {},
-    headers: { host: 'a.test' },
-    remoteAddress: '',
-    remotePort: 0,
-    forwardedFor: '',
-    forwardedProto: 'http',
-    forwardedHost: undefined,
-    body: { kind: 'none' },
-    signal: new AbortController().signal,
-    log: pino({ level: 'silent' }),
-    ...over
-  })
+  const req = (over: Partial<GatewayRequest> = {}): GatewayRequest => gatewayRequest({ route: '/p', path: '/p', ...over })
 
   assert.equal(policy.probe!(req()), undefined) // a miss: the policy fetches and stores
   const miss = await handler(req())
@@ -480,3 +444,26 @@ test('the policy\'s probe answers a fresh in-process hit synchronously, as the p
   assert.equal(policy.probe!(req({ rawQuery: 'x=1' })), undefined)
   assert.equal(policy.probe!(req({ method: 'POST' })), undefined)
 })
+
+/** A GET request for /p on host a.test, as the pipeline sees it, with `over` on top. */
+function gatewayRequest (over: Partial<GatewayRequest>): GatewayRequest {
+  return {
+    id: 'r',
+    traceparent: '',
+    method: 'GET',
+    route: '/p',
+    path: '/p',
+    rawQuery: '',
+    params: {},
+    headers: { host: 'a.test' },
+    remoteAddress: '',
+    remotePort: 0,
+    forwardedFor: '',
+    forwardedProto: 'http',
+    forwardedHost: undefined,
+    body: { kind: 'none' },
+    signal: new AbortController().signal,
+    log: pino({ level: 'silent' }),
+    ...over
+  }
+}

@@ -21,7 +21,16 @@ export interface CacheControl {
   staleIfError?: number
 }
 
-const EMPTY: CacheControl = Object.freeze({ noStore: false, noCache: false, private: false, public: false, mustRevalidate: false })
+/**
+ * No directives. A fresh literal each call, not `{ ...EMPTY }`: the optional
+ * fields parseCacheControl adds would each take V8's slow path on a spread
+ * copy (pipeline/objects.ts).
+ */
+function noDirectives (): CacheControl {
+  return { noStore: false, noCache: false, private: false, public: false, mustRevalidate: false }
+}
+
+const EMPTY: CacheControl = Object.freeze(noDirectives())
 
 /** Splits on commas outside quoted strings (`private="a, b"`). */
 function directives (value: string): string[] {
@@ -44,8 +53,7 @@ function seconds (v: string | undefined): number | undefined {
 
 export function parseCacheControl (header: string | string[] | undefined): CacheControl {
   if (header === undefined) return EMPTY
-  // A literal, not `{ ...EMPTY }`: the optional fields added below would each take V8's slow path (pipeline/objects.ts).
-  const cc: CacheControl = { noStore: false, noCache: false, private: false, public: false, mustRevalidate: false }
+  const cc = noDirectives()
   for (const d of directives(Array.isArray(header) ? header.join(',') : header)) {
     const eq = d.indexOf('=')
     const name = (eq === -1 ? d : d.slice(0, eq)).trim().toLowerCase()
