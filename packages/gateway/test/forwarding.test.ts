@@ -194,3 +194,39 @@ test('a failure after the pipeline (an answer head Node refuses to write) is a 5
   await fine.arrayBuffer()
   assert.equal(fine.status, 200)
 })
+
+test("a service's hop-by-hop headers, and those its Connection header names, never reach the client; the rest do, repeated ones kept", async (t) => {
+  const b = await startBackend((_req, res) => {
+    res.setHeader('Connection', 'keep-alive, X-Hop-Secret')
+    res.setHeader('Keep-Alive', 'timeout=5')
+    res.setHeader('X-Hop-Secret', 'only for the gateway')
+    res.setHeader('Proxy-Authenticate', 'Basic')
+    res.setHeader('Upgrade', 'h2c')
+    res.setHeader('Set-Cookie', ['a=1; Path=/', 'b=2; Path=/'])
+    res.setHeader('X-Request-Id', 'the-service-own-id')
+    res.setHeader('X-Custom', 'kept')
+    res.setHeader('Content-Type', 'application/json')
+    res.end('{"ok":true}')
+  })
+  t.after(() => b.close())
+  const { url } = await startGateway({
+    http: {
+      routes: {
+        '/pass': { GET: { services: { s: { type: 'http', url: b.url } } } },
+        '/merged': { GET: { services: { s: { type: 'http', url: b.url }, t: { type: 'http', url: b.url, merge: false } } } }
+      }
+    }
+  } as unknown as GatewayConfig, t)
+  for (const path of ['/pass', '/merged']) {
+    const res = await rawRequest(url, path, { headers: { 'x-request-id': 'client-id-7' } })
+    assert.equal(res.status, 200, path)
+    assert.equal(res.headers['x-hop-secret'], undefined, path)
+    assert.equal(res.headers['proxy-authenticate'], undefined, path)
+    assert.equal(res.headers.upgrade, undefined, path)
+    assert.notEqual(res.headers['keep-alive'], 'timeout=5', path) // the gateway's own keep-alive, not the service's
+    assert.deepEqual(res.headers['set-cookie'], ['a=1; Path=/', 'b=2; Path=/'], path)
+    assert.equal(res.headers['x-request-id'], 'client-id-7', path)
+    assert.equal(res.headers['x-custom'], 'kept', path)
+    assert.deepEqual(JSON.parse(res.body.toString()), { ok: true }, path)
+  }
+})

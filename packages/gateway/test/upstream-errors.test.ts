@@ -4,6 +4,8 @@
  * backend error with invalid JSON never crashes the gateway.
  */
 import { test } from 'node:test'
+import { get } from 'node:http'
+import { once } from 'node:events'
 import assert from 'node:assert/strict'
 import { startBackend, unusedPort, json } from './helpers/backend.js'
 import { startGateway } from './helpers/gateway.js'
@@ -135,4 +137,38 @@ test('`retries`: a 503 answer is replaced by the next attempt on every kind of r
   assert.equal(post.status, 503) // not idempotent: the service's answer stands
   await post.arrayBuffer()
   assert.equal(seen.get('/post'), 1)
+})
+
+test('a client that leaves cancels its service call on the passthrough, before the answer starts and in the middle of it', { timeout: 30_000 }, async (t) => {
+  const closed = new Map<string, Promise<unknown>>()
+  const b = await startBackend((req, res) => {
+    closed.set(req.url ?? '', once(res, 'close'))
+    if (req.url === '/during') {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write('first part, and the rest never comes')
+    } else if (req.url === '/fine') json(res, 200, { ok: true })
+    // '/before' never answers at all.
+  })
+  t.after(() => b.close())
+  // A long service timeout: only the client leaving can end these calls.
+  const { url } = await startGateway({ http: { routes: { '/before': { GET: { services: { s: { type: 'http', url: `${b.url}/before`, timeout: 120_000 } } } }, '/during': { GET: { services: { s: { type: 'http', url: `${b.url}/during`, timeout: 120_000 } } } }, '/fine': { GET: { services: { s: { type: 'http', url: `${b.url}/fine` } } } } } } } as GatewayConfig, t)
+
+  const before = get(`${url}/before`)
+  before.on('error', () => {})
+  await b.waitFor(r => r.url === '/before')
+  before.destroy()
+  await closed.get('/before')
+
+  const during = get(`${url}/during`)
+  during.on('error', () => {})
+  const [res] = await once(during, 'response') as [import('node:http').IncomingMessage]
+  res.on('error', () => {})
+  await once(res, 'data')
+  during.destroy()
+  await closed.get('/during')
+
+  // The gateway goes on serving.
+  const fine = await fetch(`${url}/fine`)
+  assert.equal(fine.status, 200)
+  assert.deepEqual(await fine.json(), { ok: true })
 })

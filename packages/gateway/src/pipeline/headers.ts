@@ -52,5 +52,34 @@ export function downstreamResponseHeaders (upstream: Record<string, string | str
   return out
 }
 
+/**
+ * A service's raw response head (undici's `[name, value, …]` buffers), ready
+ * for `writeHead` as a flat `[name, value, …]` list: the same rules as
+ * `downstreamResponseHeaders` (hop-by-hop and Connection-listed names dropped),
+ * without building undici's header object and then a filtered copy of it.
+ * Names keep the service's spelling; duplicates (Set-Cookie) stay separate
+ * entries. `added` (lowercase names) and `X-Request-Id` replace the service's
+ * headers of the same name.
+ */
+export function downstreamRawHeaders (raw: readonly Buffer[], added: Readonly<Record<string, string>> | undefined, id: string): string[] {
+  const out: string[] = []
+  let connection: string | undefined
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1')
+    const lower = name.toLowerCase()
+    if (lower === 'connection') { connection = connection === undefined ? raw[i + 1]!.toString('latin1') : `${connection},${raw[i + 1]!.toString('latin1')}`; continue }
+    if (HOP_BY_HOP.has(lower) || lower === 'x-request-id' || (added !== undefined && Object.hasOwn(added, lower))) continue
+    out.push(name, raw[i + 1]!.toString('latin1'))
+  }
+  const listed = connectionListed(connection)
+  if (listed !== undefined) {
+    // Rare: the service named more hop-by-hop headers in its Connection header.
+    for (let i = out.length - 2; i >= 0; i -= 2) if (listed.has(out[i]!.toLowerCase())) out.splice(i, 2)
+  }
+  if (added !== undefined) for (const name in added) out.push(name, added[name]!)
+  out.push('x-request-id', id)
+  return out
+}
+
 /** Response headers that describe one service's bytes and are wrong for a merged body. */
 export const REPRESENTATION_HEADERS = new Set(['content-length', 'content-type', 'content-encoding', 'etag', 'last-modified', 'content-md5', 'content-range', 'accept-ranges', 'digest'])
