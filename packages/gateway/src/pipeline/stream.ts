@@ -99,9 +99,9 @@ function timeUp (c: DirectCall): void { c.timeUp() }
  * `onError`) that undici's own `pool.stream`/`pool.request` are built on and
  * that its core calls directly. Under callgrind, a bare proxy built on
  * `pool.stream` ran ~21% more instructions per request than the same proxy on
- * this interface (docs/performance.md): an
- * AsyncResource per request, `stream.finished()` on the response (a handful
- * of listeners), and the head parsed into an object that was then copied.
+ * this interface (docs/performance.md): `pool.stream` adds an AsyncResource
+ * per request, `stream.finished()` on the response (a handful of listeners),
+ * and the head parsed into an object that a proxy then copies.
  * Here the raw head goes to `writeHead` in one pass, body chunks go to
  * `res.write` with back-pressure (`false` pauses undici until 'drain'), and a
  * client that leaves aborts the call at once, before or after the head.
