@@ -129,7 +129,6 @@ class DirectCall implements Dispatcher.DispatchHandler {
   #timer: NodeJS.Timeout | undefined = undefined
   #timedOut = false
   #clientLeft = false
-  #settled = false
   #resume: (() => void) | undefined = undefined
 
   constructor (service: HttpServiceTransport, greq: GatewayRequest, res: ServerResponse, out: Outgoing, timeoutMs: number, resolve: (r: GatewayResponse) => void, reject: (err: unknown) => void) {
@@ -140,14 +139,13 @@ class DirectCall implements Dispatcher.DispatchHandler {
     this.#timeoutMs = timeoutMs
     this.#resolve = resolve
     this.#reject = reject
-    // 'close' also follows a complete answer; clientGone() tells the two apart.
+    // 'close' also follows a complete answer: clientGone() tells the two apart.
     res.on('close', () => { this.clientGone() })
   }
 
   /** Starts the next attempt. */
   send (): void {
     if (this.#clientLeft) { // it left while a retry was about to start
-      this.#settled = true
       this.#reject(new GatewayError('GW_ERR_CLIENT_CLOSED', { service: this.#service.name }))
       return
     }
@@ -181,8 +179,12 @@ class DirectCall implements Dispatcher.DispatchHandler {
     this.#cancel(new GatewayError('GW_ERR_UPSTREAM_TIMEOUT', { service: this.#service.name }))
   }
 
+  /**
+   * The response closed. After a complete answer that is the normal end; after an answer that
+   * was cut short or refused, undici's abort of a finished call does nothing.
+   */
   clientGone (): void {
-    if (this.#settled || this.#res.writableFinished) return
+    if (this.#res.writableFinished) return
     this.#clientLeft = true
     this.#cancel(new GatewayError('GW_ERR_CLIENT_CLOSED', { service: this.#service.name }))
   }
@@ -234,7 +236,6 @@ class DirectCall implements Dispatcher.DispatchHandler {
       this.#retry()
       return
     }
-    this.#settled = true
     this.#res.end()
     this.#service.targets.succeeded(target)
     this.#resolve({ status: this.#status, headers: SENT_HEADERS, body: undefined, sent: true })
@@ -253,7 +254,6 @@ class DirectCall implements Dispatcher.DispatchHandler {
     }
     if (this.#status !== 0) {
       // The head is out: all that is left is to cut the response short.
-      this.#settled = true
       this.#res.destroy()
       this.#resolve({ status: this.#status, headers: SENT_HEADERS, body: undefined, sent: true })
       return
@@ -264,7 +264,6 @@ class DirectCall implements Dispatcher.DispatchHandler {
       this.#retry()
       return
     }
-    this.#settled = true
     this.#reject(e)
   }
 
