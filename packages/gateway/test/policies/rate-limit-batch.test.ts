@@ -110,3 +110,24 @@ test('a Redis without the script (SCRIPT FLUSH) is sent it again, for the whole 
   const decisions = await Promise.all([store.consume([check], 'a'), store.consume([check], 'b'), store.consume([check], 'c')])
   assert.deepEqual(decisions.map(d => d.allowed), [true, true, false])
 })
+
+test('GCRA stays exact for very high rates: every request is charged, whatever the limit', async () => {
+  // 1e9 per minute is one request every 6e-5 ms: below a double's step at an epoch in ms (~2.4e-4).
+  const store = new RedisStore(client, 5_000)
+  const huge: LimitCheck = { key: key(), algorithm: 'gcra', limit: 1_000_000_000, windowMs: 60_000 }
+  const million: LimitCheck = { key: key(), algorithm: 'gcra', limit: 1_000_000, windowMs: 1_000 }
+  const decisions = await Promise.all(Array.from({ length: 100 }, (_, i) => store.consume([huge, million], `h${i}`)))
+  assert.deepEqual(decisions.map(d => d.results[0]!.remaining), Array.from({ length: 100 }, (_, i) => 999_999_999 - i))
+  assert.deepEqual(decisions.map(d => d.results[1]!.remaining), Array.from({ length: 100 }, (_, i) => 999_999 - i))
+  assert.ok(decisions.every(d => d.allowed && d.results[0]!.resetMs >= 1))
+})
+
+test('a GCRA key written in the earlier format (an epoch-ms arrival time) keeps its charge', async () => {
+  const store = new RedisStore(client, 5_000)
+  const check: LimitCheck = { key: key(), algorithm: 'gcra', limit: 2, windowMs: 60_000 }
+  // One of two charged: the bucket is full again 30 s from now.
+  await client.set(check.key, String(Date.now() + 30_000), 'PX', 30_000)
+  const [last, refused] = await Promise.all([store.consume([check], 'a'), store.consume([check], 'b')])
+  assert.deepEqual([last.allowed, last.results[0]!.remaining, refused.allowed], [true, 0, false])
+  assert.match(await client.get(check.key) ?? '', /^\d+ \S+$/)
+})

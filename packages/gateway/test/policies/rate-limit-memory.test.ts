@@ -59,6 +59,18 @@ test('GCRA: a burst of `limit`, then one request per window/limit', () => {
   assert.deepEqual([1, 2, 3, 4].map(() => store.consume(c, 'h').allowed), [true, true, true, false])
 })
 
+test('GCRA stays exact for very high rates on an epoch clock', () => {
+  // 1e9 per minute is one request every 6e-5 ms: below a double's step at ~1.7e12 ms (~2.4e-4).
+  let now = 1_764_000_000_000
+  const store = new MemoryStore({ now: () => now })
+  const c = [check('k', 'gcra', 1_000_000_000, 60_000), check('m', 'gcra', 1_000_000, 1_000)]
+  const seen = Array.from({ length: 100 }, (_, i) => store.consume(c, `r${i}`))
+  assert.deepEqual(seen.map(d => d.results[0]!.remaining), Array.from({ length: 100 }, (_, i) => 999_999_999 - i))
+  assert.deepEqual(seen.map(d => d.results[1]!.remaining), Array.from({ length: 100 }, (_, i) => 999_999 - i))
+  now += 1 // a millisecond refills 1000 of the million, more than was charged
+  assert.equal(store.consume(c, 'later').results[1]!.remaining, 999_999)
+})
+
 test('sliding window: at most `limit` in any window; a slot frees when the oldest request leaves it', () => {
   let now = 5_000
   const store = new MemoryStore({ now: () => now })

@@ -6,7 +6,12 @@
  */
 import type { Decision, LimitCheck, LimitResult, LimitStore } from './store.js'
 
-interface GcraEntry { kind: 'gcra', tat: number, expiresAt: number }
+/**
+ * The theoretical arrival time as `offset` ms after `stamp` (the clock when it
+ * was written), not as an epoch time: at ~1.7e12 ms a double's step is
+ * ~2.4e-4 ms, too coarse for the interval of a limit above ~4e6 per second.
+ */
+interface GcraEntry { kind: 'gcra', stamp: number, offset: number, expiresAt: number }
 interface SlidingEntry { kind: 'sliding-window', times: number[], expiresAt: number }
 type Entry = GcraEntry | SlidingEntry
 
@@ -45,16 +50,18 @@ export class MemoryStore implements LimitStore {
         e = undefined
       }
       if (c.algorithm === 'gcra') {
+        // Times relative to now, as in rateLimit-n.lua: tat is "ms from now".
         const interval = c.windowMs / c.limit
-        const tat = Math.max(e?.kind === 'gcra' ? e.tat : now, now)
+        const tat = Math.max(e?.kind === 'gcra' ? e.offset - (now - e.stamp) : 0, 0)
         const newTat = tat + interval
-        const slack = now - (newTat - c.windowMs)
+        const slack = c.windowMs - newTat
         if (slack < -interval * 1e-6) {
           allowed = false
-          results.push({ remaining: 0, resetMs: Math.ceil(tat - now), retryAfterMs: Math.ceil(-slack) })
+          results.push({ remaining: 0, resetMs: Math.ceil(tat), retryAfterMs: Math.ceil(-slack) })
         } else {
-          results.push({ remaining: Math.floor(slack / interval + 1e-6), resetMs: Math.ceil(newTat - now), retryAfterMs: 0 })
-          pending.push(() => this.#set(c.key, { kind: 'gcra', tat: newTat, expiresAt: newTat }))
+          results.push({ remaining: Math.floor(slack / interval + 1e-6), resetMs: Math.ceil(newTat), retryAfterMs: 0 })
+          // Expires on the next whole ms, as the Redis key's PX does (now + 6e-5 would round to now).
+          pending.push(() => this.#set(c.key, { kind: 'gcra', stamp: now, offset: newTat, expiresAt: now + Math.max(1, Math.ceil(newTat)) }))
         }
       } else {
         const times = e?.kind === 'sliding-window' ? e.times : []

@@ -9,9 +9,11 @@
   The number of keys varies (`-n`): the caller passes it first.
 
   KEYS               the state keys of every decision, decision by decision: a
-                     string (gcra: the theoretical arrival time, epoch ms) or a
-                     sorted set (sliding-window: one member per admitted request,
-                     scored by its epoch ms)
+                     string (gcra: "<stamp> <offset>", the theoretical arrival
+                     time as `offset` ms after `stamp`, the Redis TIME it was
+                     written at in integer microseconds) or a sorted set
+                     (sliding-window: one member per admitted request, scored
+                     by its epoch ms)
   ARGV[1]            the number of decisions
   then, per decision:
     n                its number of limits (and of keys)
@@ -30,7 +32,24 @@
   the error's message as a string: the other decisions are not affected.
 ]]
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+-- Integer microseconds: exact in a double until the year 2255.
+local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = nowUs / 1000
+local stamp = string.format('%.17g', nowUs)
+
+-- The GCRA state of `key` as milliseconds from now until its theoretical
+-- arrival time (<= 0: the bucket is full). It is kept relative to the moment
+-- it was written, not as an epoch time: an epoch in ms is ~1.7e12, where a
+-- double's step is ~2.4e-4 ms, so an interval below that (more than ~4e6
+-- requests per second) would never be charged and larger ones would drift.
+local function gcraTat (key)
+  local v = redis.call('GET', key)
+  if not v then return 0 end
+  local s, o = string.match(v, '^(%d+) (%S+)$')
+  if s then return tonumber(o) - (nowUs - tonumber(s)) / 1000 end
+  -- A value written before this format: an epoch-ms theoretical arrival time.
+  return (tonumber(v) or now) - now
+end
 
 -- One decision: its keys are KEYS[k + 1 .. k + n], its limits start at ARGV[a].
 local function decide (k, a, n, member)
@@ -46,20 +65,21 @@ local function decide (k, a, n, member)
     local remaining, reset, retry
     if alg == 'gcra' then
       -- GCRA: one request every `interval`, with a burst of `limit` (tau = window - interval).
+      -- Times here are relative to now: tat is "ms from now".
       local interval = window / limit
-      local tat = tonumber(redis.call('GET', key)) or now
-      if tat < now then tat = now end
+      local tat = gcraTat(key)
+      if tat < 0 then tat = 0 end
       local newTat = tat + interval
-      local slack = now - (newTat - window)
+      local slack = window - newTat
       -- A millionth of an interval absorbs float rounding in the additions.
       if slack < -interval * 1e-6 then
         allowed = 0
         remaining = 0
         retry = -slack
-        reset = tat - now
+        reset = tat
       else
         remaining = math.floor(slack / interval + 1e-6)
-        reset = newTat - now
+        reset = newTat
         retry = 0
         commit[i] = newTat
       end
@@ -93,7 +113,7 @@ local function decide (k, a, n, member)
       local base = a + 3 * (i - 1)
       local window = tonumber(ARGV[base + 2])
       if ARGV[base] == 'gcra' then
-        redis.call('SET', key, string.format('%.17g', commit[i]), 'PX', math.max(1, math.ceil(commit[i] - now)))
+        redis.call('SET', key, stamp .. ' ' .. string.format('%.17g', commit[i]), 'PX', math.max(1, math.ceil(commit[i])))
       else
         redis.call('ZADD', key, string.format('%.17g', now), member)
         redis.call('PEXPIRE', key, math.max(1, math.ceil(window)))
