@@ -34,6 +34,9 @@ export const keys: readonly string[] = ['rateLimiting']
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024
 
+/** Most client addresses whose checks a route keeps made; past it, they are made afresh. */
+const MAX_CACHED_ADDRESSES = 10_000
+
 /** One limit of one route, ready for requests. */
 interface RouteLimit {
   readonly spec: LimitSpec
@@ -41,6 +44,8 @@ interface RouteLimit {
   readonly index: number
   /** The counter's name: the shared `bucket`, or this route and limit. */
   readonly bucket: string
+  /** Its Redis keys up to the value: `rateLimitKey(prefix, bucket, algorithm, '')`. */
+  readonly keyPrefix: string
   readonly algorithm: LimitSpec['algorithm']
   readonly limit: number
   readonly windowMs: number
@@ -66,19 +71,14 @@ export function rateLimit (target: RouteTarget, deps: PolicyDeps): Policy | unde
   const reg = rateLimitRegistry(deps)
   for (const s of specs) reg.claimBucket(s, issues)
   throwIssues(issues)
-  const limits: RouteLimit[] = specs.map((spec, i) => ({
-    spec,
-    index: i,
-    bucket: spec.bucket ?? `${target.method} ${target.path}#${i}`,
-    algorithm: spec.algorithm,
-    limit: spec.limit,
-    windowMs: spec.windowMs
-  }))
+  const limits: RouteLimit[] = specs.map((spec, i) => {
+    const bucket = spec.bucket ?? `${target.method} ${target.path}#${i}`
+    return { spec, index: i, bucket, keyPrefix: rateLimitKey(reg.deps.prefix, bucket, spec.algorithm, ''), algorithm: spec.algorithm, limit: spec.limit, windowMs: spec.windowMs }
+  })
   return routeLimiter(target, limits, reg)
 }
 
 function routeLimiter (target: RouteTarget, limits: readonly RouteLimit[], reg: RateLimitRegistry): Policy {
-  const { prefix } = reg.deps
   const count = reg.counter(`${target.method} ${target.path}`)
   const policy = policyHeader(limits)
   const failClosed = limits.some(l => l.spec.onRedisDown === 'failClosed')
@@ -86,6 +86,18 @@ function routeLimiter (target: RouteTarget, limits: readonly RouteLimit[], reg: 
   const localPolicy = policyHeader(localLimits)
   const bodyLimit = target.route.bodyLimitBytes ?? reg.deps.config.server?.bodyLimitBytes ?? DEFAULT_BODY_LIMIT
   const needsRequestView = limits.some(l => l.spec.key.kind === 'hook')
+  // When every limit counts by client address (or by route), a client's checks are the same
+  // on every request: made once per address and passed as the same array, which also lets
+  // the Redis store name them once for a burst of that client's requests.
+  const byAddress = limits.every(l => l.spec.key.kind === 'ip' || l.spec.key.kind === 'route') ? new Map<string, LimitCheck[]>() : undefined
+
+  /** The checks of a client address (for `byAddress`), made on its first request. */
+  function addressChecks (greq: GatewayRequest): LimitCheck[] {
+    const checks = checksFor(valuesOf(greq) as string[], limits)
+    if (byAddress!.size >= MAX_CACHED_ADDRESSES) byAddress!.clear()
+    byAddress!.set(greq.remoteAddress, checks)
+    return checks
+  }
 
   /** The value each limit counts by, computed once per request (synchronously unless a hook is involved). */
   function valuesOf (greq: GatewayRequest): string[] | Promise<string[]> {
@@ -99,7 +111,7 @@ function routeLimiter (target: RouteTarget, limits: readonly RouteLimit[], reg: 
   }
 
   function checksFor (values: readonly string[], subset: readonly RouteLimit[]): LimitCheck[] {
-    return subset.map(l => ({ key: rateLimitKey(prefix, l.bucket, l.algorithm, values[l.index]!), algorithm: l.algorithm, limit: l.limit, windowMs: l.windowMs }))
+    return subset.map(l => ({ key: l.keyPrefix + values[l.index]!, algorithm: l.algorithm, limit: l.limit, windowMs: l.windowMs }))
   }
 
   function refusal (greq: GatewayRequest, subset: readonly RouteLimit[], d: Decision, headers: Record<string, string>): GatewayResponse {
@@ -114,22 +126,29 @@ function routeLimiter (target: RouteTarget, limits: readonly RouteLimit[], reg: 
   return transparent(function rateLimitPolicy (next: Handler): Handler {
     return async function rateLimited (greq: GatewayRequest): Promise<GatewayResponse> {
       const redis = reg.redis
-      const v = valuesOf(greq)
-      const values = Array.isArray(v) ? v : await v
+      let values: string[] | undefined
+      let checks: LimitCheck[]
+      if (byAddress !== undefined) {
+        checks = byAddress.get(greq.remoteAddress) ?? addressChecks(greq)
+      } else {
+        const v = valuesOf(greq)
+        values = Array.isArray(v) ? v : await v
+        checks = checksFor(values, limits)
+      }
       let headers: Record<string, string> | undefined
       let decided = false
       if (redis === undefined) {
-        const d = reg.memory.consume(checksFor(values, limits), reg.member())
+        const d = reg.memory.consume(checks)
         headers = rateLimitHeaders(limits, policy, d)
-        if (!d.allowed) { count('limited'); return refusal(greq, limits, d, headers) }
+        if (!d.allowed) { count.limited++; return refusal(greq, limits, d, headers) }
         decided = true
       } else {
         if (!redis.ready && !reg.everReady()) await reg.firstReady()
         try {
           if (!redis.ready) throw new Error('redis connection not ready')
-          const d = await redis.consume(checksFor(values, limits), reg.member())
+          const d = await redis.consume(checks)
           headers = rateLimitHeaders(limits, policy, d)
-          if (!d.allowed) { count('limited'); return refusal(greq, limits, d, headers) }
+          if (!d.allowed) { count.limited++; return refusal(greq, limits, d, headers) }
           decided = true
         } catch (err) {
           if (isGatewayError(err)) throw err // the client's or a hook's error, not Redis's
@@ -139,19 +158,21 @@ function routeLimiter (target: RouteTarget, limits: readonly RouteLimit[], reg: 
       if (!decided) {
         // Redis is unreachable: each limit follows its onRedisDown.
         if (failClosed) {
-          count('redis_down_closed')
+          count.redis_down_closed++
           return errorResponse(new GatewayError('GW_ERR_REDIS_UNAVAILABLE', { message: 'Rate limits cannot be checked while Redis is unreachable' }), greq.id, { 'retry-after': '1' })
         }
         if (localLimits.length === 0) {
-          count('redis_down_open')
+          count.redis_down_open++
         } else {
-          const d = reg.local.consume(checksFor(values, localLimits), reg.member())
+          // Values by address are computed synchronously (no hook).
+          values ??= valuesOf(greq) as string[]
+          const d = reg.local.consume(checksFor(values, localLimits))
           headers = rateLimitHeaders(localLimits, localPolicy, d)
-          if (!d.allowed) { count('local_limited'); return refusal(greq, localLimits, d, headers) }
-          count('local_allowed')
+          if (!d.allowed) { count.local_limited++; return refusal(greq, localLimits, d, headers) }
+          count.local_allowed++
         }
       } else {
-        count('allowed')
+        count.allowed++
       }
       if (headers !== undefined) addResponseHeaders(greq, headers)
       return await next(greq)

@@ -38,14 +38,14 @@ async function scriptCalls (): Promise<number> {
 }
 
 test('the decisions of one turn go in one command, each exact and in arrival order', async () => {
-  const store = new RedisStore(client, 5_000)
+  const store = new RedisStore(client, { timeoutMs: 5_000 })
   const gcra: LimitCheck = { key: key(), algorithm: 'gcra', limit: 5, windowMs: HOUR }
   const sliding: LimitCheck = { key: key(), algorithm: 'sliding-window', limit: 3, windowMs: HOUR }
-  await store.consume([{ key: key(), algorithm: 'gcra', limit: 1, windowMs: HOUR }], 'loads the script')
+  await store.consume([{ key: key(), algorithm: 'gcra', limit: 1, windowMs: HOUR }])
   await client.config('RESETSTAT')
   const decisions = await Promise.all([
-    ...Array.from({ length: 8 }, (_, i) => store.consume([gcra], `g${i}`)),
-    ...Array.from({ length: 5 }, (_, i) => store.consume([sliding], `s${i}`))
+    ...Array.from({ length: 8 }, () => store.consume([gcra])),
+    ...Array.from({ length: 5 }, () => store.consume([sliding]))
   ])
   assert.equal(await scriptCalls(), 1)
   assert.deepEqual(decisions.slice(0, 8).map(d => [d.allowed, d.results[0]!.remaining]),
@@ -55,16 +55,16 @@ test('the decisions of one turn go in one command, each exact and in arrival ord
   for (const d of decisions.filter(d => !d.allowed)) assert.ok(d.results[0]!.retryAfterMs > 0)
   // What was charged is in Redis: three sliding-window members, and the next turn sees them.
   assert.equal(await client.zcard(sliding.key), 3)
-  const next = await store.consume([sliding], 'later')
+  const next = await store.consume([sliding])
   assert.equal(next.allowed, false)
 })
 
 test('a refusal by one limit of a decision charges none of its limits, while the next decision in the command is charged', async () => {
-  const store = new RedisStore(client, 5_000)
+  const store = new RedisStore(client, { timeoutMs: 5_000 })
   const open: LimitCheck = { key: key(), algorithm: 'gcra', limit: 100, windowMs: HOUR }
   const full: LimitCheck = { key: key(), algorithm: 'sliding-window', limit: 1, windowMs: HOUR }
-  await store.consume([full], 'first')
-  const [refused, admitted] = await Promise.all([store.consume([open, full], 'a'), store.consume([open], 'b')])
+  await store.consume([full])
+  const [refused, admitted] = await Promise.all([store.consume([open, full]), store.consume([open])])
   assert.equal(refused.allowed, false)
   assert.equal(refused.results[0]!.remaining, 99) // what it would have left; not charged
   assert.equal(admitted.allowed, true)
@@ -72,15 +72,15 @@ test('a refusal by one limit of a decision charges none of its limits, while the
 })
 
 test('a decision whose key holds another type rejects alone; the others in its command decide', async () => {
-  const store = new RedisStore(client, 5_000)
+  const store = new RedisStore(client, { timeoutMs: 5_000 })
   const wrong = key()
   await client.rpush(wrong, 'not a limit')
   const good: LimitCheck = { key: key(), algorithm: 'gcra', limit: 10, windowMs: HOUR }
   await client.config('RESETSTAT')
   const results = await Promise.allSettled([
-    store.consume([good], 'a'),
-    store.consume([{ key: wrong, algorithm: 'sliding-window', limit: 10, windowMs: HOUR }], 'b'),
-    store.consume([good], 'c')
+    store.consume([good]),
+    store.consume([{ key: wrong, algorithm: 'sliding-window', limit: 10, windowMs: HOUR }]),
+    store.consume([good])
   ])
   assert.equal(await scriptCalls(), 1)
   assert.equal(results[0].status, 'fulfilled')
@@ -93,41 +93,57 @@ test('a decision whose key holds another type rejects alone; the others in its c
 })
 
 test(`more than ${MAX_BATCH} decisions in one turn make several commands, and the limit still holds exactly`, async () => {
-  const store = new RedisStore(client, 5_000)
+  const store = new RedisStore(client, { timeoutMs: 5_000 })
   const check: LimitCheck = { key: key(), algorithm: 'gcra', limit: 200, windowMs: HOUR }
   const count = MAX_BATCH * 2 + 10
   await client.config('RESETSTAT')
-  const decisions = await Promise.all(Array.from({ length: count }, (_, i) => store.consume([check], `m${i}`)))
+  const decisions = await Promise.all(Array.from({ length: count }, () => store.consume([check])))
   assert.equal(await scriptCalls(), 3)
   assert.equal(decisions.filter(d => d.allowed).length, 200)
   assert.deepEqual(decisions.slice(0, 200).map(d => d.results[0]!.remaining), Array.from({ length: 200 }, (_, i) => 199 - i))
 })
 
 test('a Redis without the script (SCRIPT FLUSH) is sent it again, for the whole command', async () => {
-  const store = new RedisStore(client, 5_000)
+  const store = new RedisStore(client, { timeoutMs: 5_000 })
   const check: LimitCheck = { key: key(), algorithm: 'gcra', limit: 2, windowMs: HOUR }
   await client.script('FLUSH')
-  const decisions = await Promise.all([store.consume([check], 'a'), store.consume([check], 'b'), store.consume([check], 'c')])
+  const decisions = await Promise.all([store.consume([check]), store.consume([check]), store.consume([check])])
   assert.deepEqual(decisions.map(d => d.allowed), [true, true, false])
 })
 
 test('GCRA stays exact for very high rates: every request is charged, whatever the limit', async () => {
   // 1e9 per minute is one request every 6e-5 ms: below a double's step at an epoch in ms (~2.4e-4).
-  const store = new RedisStore(client, 5_000)
+  const store = new RedisStore(client, { timeoutMs: 5_000 })
   const huge: LimitCheck = { key: key(), algorithm: 'gcra', limit: 1_000_000_000, windowMs: 60_000 }
   const million: LimitCheck = { key: key(), algorithm: 'gcra', limit: 1_000_000, windowMs: 1_000 }
-  const decisions = await Promise.all(Array.from({ length: 100 }, (_, i) => store.consume([huge, million], `h${i}`)))
+  const decisions = await Promise.all(Array.from({ length: 100 }, () => store.consume([huge, million])))
   assert.deepEqual(decisions.map(d => d.results[0]!.remaining), Array.from({ length: 100 }, (_, i) => 999_999_999 - i))
   assert.deepEqual(decisions.map(d => d.results[1]!.remaining), Array.from({ length: 100 }, (_, i) => 999_999 - i))
   assert.ok(decisions.every(d => d.allowed && d.results[0]!.resetMs >= 1))
 })
 
 test('a GCRA key written in the earlier format (an epoch-ms arrival time) keeps its charge', async () => {
-  const store = new RedisStore(client, 5_000)
+  const store = new RedisStore(client, { timeoutMs: 5_000 })
   const check: LimitCheck = { key: key(), algorithm: 'gcra', limit: 2, windowMs: 60_000 }
   // One of two charged: the bucket is full again 30 s from now.
   await client.set(check.key, String(Date.now() + 30_000), 'PX', 30_000)
-  const [last, refused] = await Promise.all([store.consume([check], 'a'), store.consume([check], 'b')])
+  const [last, refused] = await Promise.all([store.consume([check]), store.consume([check])])
   assert.deepEqual([last.allowed, last.results[0]!.remaining, refused.allowed], [true, 0, false])
   assert.match(await client.get(check.key) ?? '', /^\d+ \S+$/)
+})
+
+test('decisions that pass the same checks, or share keys across different checks, are each exact in one command', async () => {
+  const store = new RedisStore(client, { timeoutMs: 5_000 })
+  const perRoute: LimitCheck = { key: key(), algorithm: 'gcra', limit: 6, windowMs: HOUR }
+  const a: LimitCheck[] = [{ key: key(), algorithm: 'sliding-window', limit: 2, windowMs: HOUR }, perRoute]
+  const b: LimitCheck[] = [{ key: key(), algorithm: 'gcra', limit: 10, windowMs: HOUR }, perRoute]
+  await client.config('RESETSTAT')
+  // Interleaved: a, b, a, b, …; `perRoute` is in both sets, so it is charged by both clients.
+  const decisions = await Promise.all(Array.from({ length: 8 }, (_, i) => store.consume(i % 2 === 0 ? a : b)))
+  assert.equal(await scriptCalls(), 1)
+  assert.deepEqual(decisions.map(d => d.allowed), [true, true, true, true, false, true, false, true])
+  assert.deepEqual(decisions.map(d => d.results[1]!.remaining), [5, 4, 3, 2, 1, 1, 0, 0])
+  assert.deepEqual(decisions.filter((_, i) => i % 2 === 1).map(d => d.results[0]!.remaining), [9, 8, 7, 6])
+  // Each admitted request of `a` is its own sliding-window member.
+  assert.equal(await client.zcard(a[0]!.key), 2)
 })

@@ -46,17 +46,17 @@ test('GCRA: a burst of `limit`, then one request per window/limit', () => {
   let now = 1_000_000
   const store = new MemoryStore({ now: () => now })
   const c = [check('k', 'gcra', 3, 3000)]
-  const seen = [store.consume(c, 'a'), store.consume(c, 'b'), store.consume(c, 'c'), store.consume(c, 'd')]
+  const seen = [store.consume(c), store.consume(c), store.consume(c), store.consume(c)]
   assert.deepEqual(seen.map(d => d.allowed), [true, true, true, false])
   assert.deepEqual(seen.map(d => d.results[0]!.remaining), [2, 1, 0, 0])
   assert.deepEqual(seen[3]!.results[0], { remaining: 0, resetMs: 3000, retryAfterMs: 1000 })
   now += 999
-  assert.equal(store.consume(c, 'e').allowed, false)
+  assert.equal(store.consume(c).allowed, false)
   now += 1
-  assert.equal(store.consume(c, 'f').allowed, true)
-  assert.equal(store.consume(c, 'g').allowed, false)
+  assert.equal(store.consume(c).allowed, true)
+  assert.equal(store.consume(c).allowed, false)
   now += 3000 // a full window later the whole burst is back
-  assert.deepEqual([1, 2, 3, 4].map(() => store.consume(c, 'h').allowed), [true, true, true, false])
+  assert.deepEqual([1, 2, 3, 4].map(() => store.consume(c).allowed), [true, true, true, false])
 })
 
 test('GCRA stays exact for very high rates on an epoch clock', () => {
@@ -64,46 +64,46 @@ test('GCRA stays exact for very high rates on an epoch clock', () => {
   let now = 1_764_000_000_000
   const store = new MemoryStore({ now: () => now })
   const c = [check('k', 'gcra', 1_000_000_000, 60_000), check('m', 'gcra', 1_000_000, 1_000)]
-  const seen = Array.from({ length: 100 }, (_, i) => store.consume(c, `r${i}`))
+  const seen = Array.from({ length: 100 }, () => store.consume(c))
   assert.deepEqual(seen.map(d => d.results[0]!.remaining), Array.from({ length: 100 }, (_, i) => 999_999_999 - i))
   assert.deepEqual(seen.map(d => d.results[1]!.remaining), Array.from({ length: 100 }, (_, i) => 999_999 - i))
   now += 1 // a millisecond refills 1000 of the million, more than was charged
-  assert.equal(store.consume(c, 'later').results[1]!.remaining, 999_999)
+  assert.equal(store.consume(c).results[1]!.remaining, 999_999)
 })
 
 test('sliding window: at most `limit` in any window; a slot frees when the oldest request leaves it', () => {
   let now = 5_000
   const store = new MemoryStore({ now: () => now })
   const c = [check('k', 'sliding-window', 2, 1000)]
-  assert.equal(store.consume(c, 'a').allowed, true)
+  assert.equal(store.consume(c).allowed, true)
   now += 400
-  assert.equal(store.consume(c, 'b').allowed, true)
+  assert.equal(store.consume(c).allowed, true)
   now += 100
-  assert.deepEqual(store.consume(c, 'c'), { allowed: false, results: [{ remaining: 0, resetMs: 900, retryAfterMs: 500 }] })
+  assert.deepEqual(store.consume(c), { allowed: false, results: [{ remaining: 0, resetMs: 900, retryAfterMs: 500 }] })
   now += 500 // the first request leaves the window (now - 1000 >= its time)
-  assert.equal(store.consume(c, 'd').allowed, true)
-  assert.equal(store.consume(c, 'e').allowed, false)
+  assert.equal(store.consume(c).allowed, true)
+  assert.equal(store.consume(c).allowed, false)
 })
 
 test('a refused request charges none of the other limits', () => {
   const store = new MemoryStore({ now: () => 0 })
   const tight = check('tight', 'gcra', 1, 60_000)
   const loose = check('loose', 'sliding-window', 5, 60_000)
-  assert.equal(store.consume([tight, loose], 'a').allowed, true)
-  for (let i = 0; i < 3; i++) assert.equal(store.consume([tight, loose], `r${i}`).allowed, false)
-  assert.equal(store.consume([loose], 'b').results[0]!.remaining, 3) // charged twice in all: a and b
+  assert.equal(store.consume([tight, loose]).allowed, true)
+  for (let i = 0; i < 3; i++) assert.equal(store.consume([tight, loose]).allowed, false)
+  assert.equal(store.consume([loose]).results[0]!.remaining, 3) // charged twice in all: a and b
 })
 
 test('the memory store keeps at most maxKeys keys, dropping the least recently used', () => {
   const store = new MemoryStore({ now: () => 0, maxKeys: 2 })
   const two = (key: string): LimitCheck[] => [check(key, 'gcra', 2, 1000)]
-  store.consume(two('a'), 'x')
-  store.consume(two('b'), 'x')
-  store.consume(two('a'), 'x') // a used last: b is now the least recently used
-  store.consume(two('c'), 'x') // drops b
+  store.consume(two('a'))
+  store.consume(two('b'))
+  store.consume(two('a')) // a used last: b is now the least recently used
+  store.consume(two('c')) // drops b
   assert.equal(store.size, 2)
-  assert.equal(store.consume(two('a'), 'x').allowed, false) // kept: both of a's requests count
-  assert.equal(store.consume(two('b'), 'x').results[0]!.remaining, 1) // forgotten: b starts afresh
+  assert.equal(store.consume(two('a')).allowed, false) // kept: both of a's requests count
+  assert.equal(store.consume(two('b')).results[0]!.remaining, 1) // forgotten: b starts afresh
 })
 
 test('IPv6 clients count per /64 by default; IPv4-mapped addresses as IPv4', () => {
@@ -153,6 +153,24 @@ test('a claim key counts per verified claim (exact name or dot path); without cl
   assert.equal((await byOrg(fakeRequest('192.0.2.1', { org: { id: 7 } }))).status, 200)
   assert.equal((await byOrg(fakeRequest('192.0.2.9', { org: { id: 7 } }))).status, 429)
   assert.equal((await byOrg(fakeRequest('192.0.2.9', { org: { id: 8 } }))).status, 200)
+})
+
+test('per-address checks are made once per address; past the cache bound, counting still holds per address', async () => {
+  const ok: GatewayResponse = { status: 200, headers: {}, body: undefined }
+  const route = { services: { s: { type: 'http', url: 'http://127.0.0.1:1' } }, rateLimiting: [{ limit: 1, windowMs: 60_000 }, { limit: 10_052, windowMs: 60_000, key: 'route', algorithm: 'sliding-window' }] }
+  const target = { path: '/x', method: 'GET', route } as unknown as RouteTarget
+  const h = rateLimit(target, memoryDeps({ http: { routes: {} } }))!(async () => ({ ...ok, headers: {} }))
+  assert.equal((await h(fakeRequest('192.0.2.1'))).status, 200)
+  // More addresses than the route keeps checks for (10,000): the cache starts over on the way.
+  for (let i = 0; i < 10_050; i++) {
+    const res = await h(fakeRequest(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`))
+    assert.equal(res.status, 200)
+  }
+  assert.equal((await h(fakeRequest('192.0.2.1'))).status, 429)
+  assert.equal((await h(fakeRequest('10.0.0.7'))).status, 429)
+  assert.equal((await h(fakeRequest('192.0.2.2'))).status, 200)
+  // The route-wide limit counted every admitted request, 1 + 10,050 + 1, and no refused one.
+  assert.equal((await h(fakeRequest('192.0.2.3'))).status, 429)
 })
 
 function startError (config: Record<string, unknown>): GatewayError {

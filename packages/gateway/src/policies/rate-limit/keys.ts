@@ -31,6 +31,8 @@ export function keyValue (kind: string, raw: string): string {
  * for every request.
  */
 export function addressKey (address: string, ipv6PrefixBits: number): string {
+  // IPv4 (no colon) as is, before isIPv6's regex, which cost ~0.4 µs a request.
+  if (!address.includes(':')) return address
   if (address.startsWith('::ffff:') && address.includes('.')) return address.slice(7)
   if (!isIPv6(address) || ipv6PrefixBits >= 128) return address
   const groups = expandIPv6(address)

@@ -38,7 +38,7 @@ export class MemoryStore implements LimitStore {
 
   get size (): number { return this.#entries.size }
 
-  consume (checks: readonly LimitCheck[], _member: string): Decision {
+  consume (checks: readonly LimitCheck[]): Decision {
     const now = this.#now()
     let allowed = true
     const results: LimitResult[] = []

@@ -21,9 +21,14 @@
  *
  * The command is built here (ioredis `Command` + `sendCommand`): the
  * `defineCommand` wrapper copies the arguments and chains a promise per call,
- * and ioredis's per-command timer serves as the timeout.
+ * and ioredis's per-command timer serves as the timeout. It names each key
+ * once and each set of limits once: the requests of one client on one route
+ * pass the same `checks` array (the policy makes it once per client address),
+ * so a burst of them costs one number each in the command, not five values.
+ * Sliding-window members are made in the script, from a prefix unique to the
+ * command.
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Command, type Redis } from 'ioredis'
 import type { Decision, LimitCheck, LimitResult, LimitStore } from './store.js'
@@ -37,21 +42,31 @@ export const MAX_BATCH = 128
 /** One request waiting for its decision. */
 class Pending {
   readonly checks: readonly LimitCheck[]
-  readonly member: string
   resolve!: (d: Decision) => void
   reject!: (err: unknown) => void
   readonly promise: Promise<Decision>
 
-  constructor (checks: readonly LimitCheck[], member: string) {
+  constructor (checks: readonly LimitCheck[]) {
     this.checks = checks
-    this.member = member
     this.promise = new Promise<Decision>((resolve, reject) => { this.resolve = resolve; this.reject = reject })
   }
+}
+
+export interface RedisStoreOptions {
+  /** How long a decision waits for Redis before it rejects, in milliseconds. */
+  timeoutMs: number
+  /**
+   * Starts every sliding-window member, which must be unique across all
+   * gateways sharing the Redis. @default a random UUID
+   */
+  memberPrefix?: string
 }
 
 export class RedisStore implements LimitStore {
   readonly #redis: Redis
   readonly #timeoutMs: number
+  readonly #memberPrefix: string
+  #commands = 0
   #queue: Pending[] = []
   #scheduled = false
   readonly #flush = (): void => {
@@ -62,16 +77,17 @@ export class RedisStore implements LimitStore {
     for (let i = 0; i < queue.length; i += MAX_BATCH) this.#decide(queue.slice(i, i + MAX_BATCH))
   }
 
-  constructor (redis: Redis, timeoutMs: number) {
+  constructor (redis: Redis, options: RedisStoreOptions) {
     this.#redis = redis
-    this.#timeoutMs = timeoutMs
+    this.#timeoutMs = options.timeoutMs
+    this.#memberPrefix = options.memberPrefix ?? randomUUID()
   }
 
   /** Whether the command connection can take a command now. */
   get ready (): boolean { return this.#redis.status === 'ready' }
 
-  consume (checks: readonly LimitCheck[], member: string): Promise<Decision> {
-    const p = new Pending(checks, member)
+  consume (checks: readonly LimitCheck[]): Promise<Decision> {
+    const p = new Pending(checks)
     this.#queue.push(p)
     if (!this.#scheduled) {
       this.#scheduled = true
@@ -82,15 +98,24 @@ export class RedisStore implements LimitStore {
 
   /** Sends one batch and settles each of its decisions. */
   #decide (batch: Pending[]): void {
-    // EVALSHA sha numkeys key… arg…: the keys of every decision, then the count and each decision's limits.
-    const args: Array<string | number> = [SHA, 0]
-    for (const p of batch) for (const c of p.checks) args.push(c.key)
-    args[1] = args.length - 2
-    args.push(batch.length)
+    // EVALSHA sha numkeys key… prefix count decision…, as rateLimit-n.lua describes.
+    const keys = new Map<string, number>()
+    const sets = new Map<readonly LimitCheck[], number>()
+    const limits: Array<string | number> = [`${this.#memberPrefix}:${(this.#commands++).toString(36)}`, batch.length]
     for (const p of batch) {
-      args.push(p.checks.length, p.member)
-      for (const c of p.checks) args.push(c.algorithm, c.limit, c.windowMs)
+      const set = sets.get(p.checks)
+      if (set !== undefined) { limits.push(-set); continue }
+      sets.set(p.checks, sets.size + 1)
+      limits.push(p.checks.length)
+      for (const c of p.checks) {
+        let k = keys.get(c.key)
+        if (k === undefined) { k = keys.size + 1; keys.set(c.key, k) }
+        limits.push(k, c.algorithm, c.limit, c.windowMs)
+      }
     }
+    const args: Array<string | number> = [SHA, keys.size]
+    for (const k of keys.keys()) args.push(k)
+    for (const v of limits) args.push(v)
     this.#send('evalsha', args).catch(async (err: unknown) => {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
       // Redis restarted or flushed its scripts: EVAL loads the script again.

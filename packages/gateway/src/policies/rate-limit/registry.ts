@@ -25,7 +25,21 @@ const SWEEP_MS = 30_000
 /** Logged at most this often while Redis is down, in milliseconds. */
 const WARN_EVERY_MS = 5000
 
-export type DecisionOutcome = 'allowed' | 'limited' | 'redis_down_open' | 'redis_down_closed' | 'local_allowed' | 'local_limited'
+const OUTCOMES = ['allowed', 'limited', 'redis_down_open', 'redis_down_closed', 'local_allowed', 'local_limited'] as const
+export type DecisionOutcome = typeof OUTCOMES[number]
+
+/** One route's decisions by outcome; `reported` is what the counter has been given. */
+export class DecisionCounts {
+  readonly route: string
+  allowed = 0
+  limited = 0
+  redis_down_open = 0
+  redis_down_closed = 0
+  local_allowed = 0
+  local_limited = 0
+  readonly reported: Record<DecisionOutcome, number> = { allowed: 0, limited: 0, redis_down_open: 0, redis_down_closed: 0, local_allowed: 0, local_limited: 0 }
+  constructor (route: string) { this.route = route }
+}
 
 /** `gateway.api('rateLimits')`. */
 export interface RateLimitsApi {
@@ -48,8 +62,6 @@ export interface RateLimitRegistry {
   readonly memory: MemoryStore
   /** The `onRedisDown: "local"` fallback. */
   readonly local: MemoryStore
-  /** Unique per request (sliding-window members), across instances even with one configured instanceId. */
-  member: () => string
   /**
    * Before the command connection was ever ready (at start): resolves when it is, or after
    * REDIS_DECISION_TIMEOUT_MS — once for all requests, so a Redis that is down at start delays
@@ -58,8 +70,8 @@ export interface RateLimitRegistry {
   firstReady: () => Promise<void>
   /** The connection was ready once, or the start-up wait is over. */
   everReady: () => boolean
-  /** The decision counter of one route, by outcome (children made once, off the hot path). */
-  counter: (route: string) => (outcome: DecisionOutcome) => void
+  /** The decision counts of one route, by outcome: plain numbers, read when the metrics are scraped. */
+  counter: (route: string) => DecisionCounts
   redisDown: (err: unknown) => void
   /** A bucket name shared by several routes must mean the same limit everywhere. */
   claimBucket: (spec: LimitSpec, issues: ConfigIssue[]) => void
@@ -92,7 +104,8 @@ export function rateLimitRegistry (deps: PolicyDeps): RateLimitRegistry {
   // `state: "memory"` is a choice even when Redis is configured for other things.
   const conns = deps.config.state === 'memory' ? undefined : deps.redis()
   const client = conns?.command
-  const redis = client === undefined ? undefined : new RedisStore(client, REDIS_DECISION_TIMEOUT_MS)
+  // Sliding-window members are unique across instances, even with one configured instanceId.
+  const redis = client === undefined ? undefined : new RedisStore(client, { timeoutMs: REDIS_DECISION_TIMEOUT_MS, memberPrefix: `${deps.instanceId}.${randomUUID().slice(0, 8)}` })
   let everReady = client?.status === 'ready'
   let startup: Promise<void> | undefined
   const onReady = (): void => { everReady = true }
@@ -103,15 +116,25 @@ export function rateLimitRegistry (deps: PolicyDeps): RateLimitRegistry {
   const sweep = setInterval(() => { memory.sweep(); local.sweep() }, SWEEP_MS)
   sweep.unref()
 
-  const decisions = new Counter({
+  // Counted as plain numbers per route (prom-client's labelled inc() hashes its labels on every
+  // call) and added to the counter when it is scraped, as metrics.ts does for requests.
+  const counts: DecisionCounts[] = []
+  // eslint-disable-next-line no-new -- registered with the registry, which calls collect() when scraped
+  new Counter({
     name: 'switchyard_rate_limit_decisions_total',
     help: 'Rate-limit decisions by route and outcome (allowed, limited, redis_down_open, redis_down_closed, local_allowed, local_limited)',
     labelNames: ['route', 'outcome'],
-    registers: [deps.metrics.registry]
+    registers: [deps.metrics.registry],
+    collect () {
+      for (const c of counts) {
+        for (const outcome of OUTCOMES) {
+          const n = c[outcome] - c.reported[outcome]
+          if (n > 0) { this.labels(c.route, outcome).inc(n); c.reported[outcome] = c[outcome] }
+        }
+      }
+    }
   })
 
-  const proc = randomUUID().slice(0, 8)
-  let seq = 0
   let lastWarn = 0
   const buckets = new Map<string, LimitSpec>()
 
@@ -131,19 +154,15 @@ export function rateLimitRegistry (deps: PolicyDeps): RateLimitRegistry {
     redisClient: client,
     memory,
     local,
-    member: () => `${deps.instanceId}.${proc}:${(seq++).toString(36)}`,
     firstReady: async () => {
       startup ??= waitReady(REDIS_DECISION_TIMEOUT_MS).then(() => { everReady = true })
       await startup
     },
     everReady: () => everReady,
     counter: (route) => {
-      const children = new Map<DecisionOutcome, { inc: () => void }>()
-      return (outcome) => {
-        let c = children.get(outcome)
-        if (c === undefined) { c = decisions.labels(route, outcome); children.set(outcome, c) }
-        c.inc()
-      }
+      const c = new DecisionCounts(route)
+      counts.push(c)
+      return c
     },
     redisDown: (err) => {
       const now = Date.now()

@@ -35,9 +35,9 @@ export interface Decision {
 
 export interface LimitStore {
   /**
-   * Decides one request. `member` is unique to the request (sliding-window
-   * entries). MUST be atomic per call: concurrent calls never admit more than
-   * a limit allows. A Redis store rejects when Redis is unreachable.
+   * Decides one request. MUST be atomic per call: concurrent calls never
+   * admit more than a limit allows. A Redis store rejects when Redis is
+   * unreachable. `checks` is not modified, and may be passed again.
    */
-  consume: (checks: readonly LimitCheck[], member: string) => Decision | Promise<Decision>
+  consume: (checks: readonly LimitCheck[]) => Decision | Promise<Decision>
 }

@@ -8,18 +8,22 @@
   call sees what an earlier one charged, exactly as if each were its own call.
   The number of keys varies (`-n`): the caller passes it first.
 
-  KEYS               the state keys of every decision, decision by decision: a
-                     string (gcra: "<stamp> <offset>", the theoretical arrival
-                     time as `offset` ms after `stamp`, the Redis TIME it was
-                     written at in integer microseconds) or a sorted set
-                     (sliding-window: one member per admitted request, scored
-                     by its epoch ms)
-  ARGV[1]            the number of decisions
-  then, per decision:
-    n                its number of limits (and of keys)
-    member           a member unique to its request (sliding-window entries)
-    n times: algorithm ("gcra" | "sliding-window"), limit (requests per window,
-             integer >= 1), window (milliseconds)
+  KEYS               every state key the call uses, each once: a string (gcra:
+                     "<stamp> <offset>", the theoretical arrival time as
+                     `offset` ms after `stamp`, the Redis TIME it was written at
+                     in integer microseconds) or a sorted set (sliding-window:
+                     one member per admitted request, scored by its epoch ms)
+  ARGV[1]            a member prefix unique to the call; decision d's member
+                     (its sliding-window entries) is `<prefix>.<d>`
+  ARGV[2]            the number of decisions
+  then, per decision, its limits, either
+    n > 0            a new set of n limits, each four arguments: the index of
+                     its key in KEYS (1-based), algorithm ("gcra" |
+                     "sliding-window"), limit (requests per window, integer
+                     >= 1), window (milliseconds). Sets are numbered 1, 2, ...
+                     in the order they appear.
+    -s               the same limits as set s (one client's requests in one
+                     call share one set)
 
   Returns one entry per decision, in order: either
     { allowed, remaining1, reset1, retry1, remaining2, ... }
@@ -51,19 +55,16 @@ local function gcraTat (key)
   return (tonumber(v) or now) - now
 end
 
--- One decision: its keys are KEYS[k + 1 .. k + n], its limits start at ARGV[a].
-local function decide (k, a, n, member)
+-- One decision over `limits` (each { key, algorithm, limit, window }).
+local function decide (limits, member)
   local allowed = 1
   local results = { 0 }
   local commit = {}
-  for i = 1, n do
-    local key = KEYS[k + i]
-    local base = a + 3 * (i - 1)
-    local alg = ARGV[base]
-    local limit = tonumber(ARGV[base + 1])
-    local window = tonumber(ARGV[base + 2])
+  for i = 1, #limits do
+    local l = limits[i]
+    local key, limit, window = l[1], l[3], l[4]
     local remaining, reset, retry
-    if alg == 'gcra' then
+    if l[2] == 'gcra' then
       -- GCRA: one request every `interval`, with a burst of `limit` (tau = window - interval).
       -- Times here are relative to now: tat is "ms from now".
       local interval = window / limit
@@ -108,15 +109,13 @@ local function decide (k, a, n, member)
   end
 
   if allowed == 1 then
-    for i = 1, n do
-      local key = KEYS[k + i]
-      local base = a + 3 * (i - 1)
-      local window = tonumber(ARGV[base + 2])
-      if ARGV[base] == 'gcra' then
-        redis.call('SET', key, stamp .. ' ' .. string.format('%.17g', commit[i]), 'PX', math.max(1, math.ceil(commit[i])))
+    for i = 1, #limits do
+      local l = limits[i]
+      if l[2] == 'gcra' then
+        redis.call('SET', l[1], stamp .. ' ' .. string.format('%.17g', commit[i]), 'PX', math.max(1, math.ceil(commit[i])))
       else
-        redis.call('ZADD', key, string.format('%.17g', now), member)
-        redis.call('PEXPIRE', key, math.max(1, math.ceil(window)))
+        redis.call('ZADD', l[1], string.format('%.17g', now), member)
+        redis.call('PEXPIRE', l[1], math.max(1, math.ceil(l[4])))
       end
     end
   end
@@ -125,18 +124,30 @@ local function decide (k, a, n, member)
 end
 
 local out = {}
-local k = 0
-local a = 2
-for d = 1, tonumber(ARGV[1]) do
+local sets = {}
+local prefix = ARGV[1]
+local a = 3
+for d = 1, tonumber(ARGV[2]) do
   local n = tonumber(ARGV[a])
-  local ok, res = pcall(decide, k, a + 2, n, ARGV[a + 1])
+  local limits
+  if n > 0 then
+    limits = {}
+    for i = 1, n do
+      local b = a + 1 + 4 * (i - 1)
+      limits[i] = { KEYS[tonumber(ARGV[b])], ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]) }
+    end
+    sets[#sets + 1] = limits
+    a = a + 1 + 4 * n
+  else
+    limits = sets[-n]
+    a = a + 1
+  end
+  local ok, res = pcall(decide, limits, prefix .. '.' .. d)
   if ok then
     out[d] = res
   else
     -- A failed redis.call raises a table { err = message }; anything else is a script fault.
     out[d] = type(res) == 'table' and tostring(res.err) or tostring(res)
   end
-  k = k + n
-  a = a + 2 + 3 * n
 end
 return out
