@@ -18,7 +18,7 @@
  */
 import { Readable } from 'node:stream'
 import { GatewayError, errorCatalogue, type HttpRequest } from '@switchyard/protocol'
-import { errors, type JWTPayload } from 'jose'
+import { errors } from 'jose'
 import type { GatewayConfig } from '../config/types.js'
 import { configInvalid, formatPath } from '../config/validate.js'
 import { ensureBuffered, parseQuery, parseRequestBody } from '../pipeline/body.js'
@@ -39,7 +39,7 @@ const DEFAULT_BODY_LIMIT = 1024 * 1024
 
 interface Compiled {
   readonly auth: NormalizedAuth
-  readonly verify: Verifier
+  readonly verifier: Verifier
 }
 
 /** One compiled policy per config object and gateway: routes sharing `http.authentication` share its JWKS cache. */
@@ -86,7 +86,7 @@ function compile (chosen: Chosen, deps: PolicyDeps): Compiled {
   const auth = normalizeAuth(chosen.value, chosen.path, issues)
   if (auth === undefined) throw configError(issues)
   for (const w of auth.warnings) deps.log.warn({ path: formatPath(chosen.path) }, `authentication: ${w}`)
-  const compiled = { auth, verify: createVerifier(auth) }
+  const compiled = { auth, verifier: createVerifier(auth) }
   cache.set(chosen.value, compiled)
   return compiled
 }
@@ -163,7 +163,7 @@ export function authJwt (target: RouteTarget, deps: PolicyDeps): Policy | undefi
   const chosen = chooseAuthentication(target, deps.config)
   if (chosen === undefined || chosen.value === 'none') return undefined
   if (typeof chosen.value === 'string') throw configError([{ path: chosen.path, message: 'expected an object (the JWT options) or "none"' }])
-  const { auth, verify } = compile(chosen, deps)
+  const { auth, verifier } = compile(chosen, deps)
   const bodyLimit = target.route.bodyLimitBytes ?? deps.config.server?.bodyLimitBytes ?? DEFAULT_BODY_LIMIT
   const explicitSource = auth.getJwt !== undefined || auth.jwtHeaderField !== undefined || auth.cookie !== undefined || auth.jwtBodyField !== undefined
   const realm = `realm="${auth.realm}"`
@@ -210,19 +210,22 @@ export function authJwt (target: RouteTarget, deps: PolicyDeps): Policy | undefi
       }
       if (token === undefined && !explicitSource) token = fromAuthorization(greq.headers)
       if (token === undefined) return refuse(greq, 'missing', undefined, view)
-      if (!looksLikeJwt(token)) return refuse(greq, 'invalid', 'the token is malformed', view)
 
-      let claims: JWTPayload
-      try {
-        claims = await verify(token)
-      } catch (err) {
-        if (err instanceof KeySetUnavailable) {
-          greq.log.warn({ reqId: greq.id, err: err.cause }, 'authentication: the JWKS could not be fetched')
-          throw new GatewayError('GW_ERR_AUTH_JWKS_UNAVAILABLE', { cause: err })
+      // A token verified before is answered synchronously (only verified tokens are known).
+      let claims = verifier.known(token)
+      if (claims === undefined) {
+        if (!looksLikeJwt(token)) return refuse(greq, 'invalid', 'the token is malformed', view)
+        try {
+          claims = await verifier.verify(token)
+        } catch (err) {
+          if (err instanceof KeySetUnavailable) {
+            greq.log.warn({ reqId: greq.id, err: err.cause }, 'authentication: the JWKS could not be fetched')
+            throw new GatewayError('GW_ERR_AUTH_JWKS_UNAVAILABLE', { cause: err })
+          }
+          // Not a JOSE error: a key that does not fit the algorithm, most likely a config problem.
+          if (!(err instanceof errors.JOSEError)) greq.log.warn({ reqId: greq.id, err }, 'authentication: verification failed unexpectedly')
+          return refuse(greq, 'invalid', refusalReason(err), view, err)
         }
-        // Not a JOSE error: a key that does not fit the algorithm, most likely a config problem.
-        if (!(err instanceof errors.JOSEError)) greq.log.warn({ reqId: greq.id, err }, 'authentication: verification failed unexpectedly')
-        return refuse(greq, 'invalid', refusalReason(err), view, err)
       }
       if (auth.verify !== undefined) {
         const hook = auth.verify

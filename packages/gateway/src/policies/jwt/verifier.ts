@@ -21,7 +21,16 @@ export class KeySetUnavailable extends Error {
   }
 }
 
-export type Verifier = (token: string) => Promise<JWTPayload>
+export interface Verifier {
+  /**
+   * The payload of a token verified before and not yet due for another check,
+   * synchronously; undefined otherwise. Lets the policy skip a promise and an
+   * `await` for a client that sends the same token again.
+   */
+  known: (token: string) => JWTPayload | undefined
+  /** Verifies a token (a known one at once). Rejects with a JOSE error, or KeySetUnavailable. */
+  verify: (token: string) => Promise<JWTPayload>
+}
 
 export function createVerifier (auth: NormalizedAuth): Verifier {
   const src = auth.source
@@ -49,12 +58,16 @@ export function createVerifier (auth: NormalizedAuth): Verifier {
   // TOKEN_CACHE_MS. Only successes are kept. With a JWKS, a key removed from the set stops
   // verifying its tokens within TOKEN_CACHE_MS (jose itself refetches the set only after cacheMaxAge).
   const verified = new LRUCache<string, { payload: JWTPayload, until: number }>({ max: TOKEN_CACHE_ENTRIES })
-  return async function verifyJwt (token) {
-    const known = verified.get(token)
-    if (known !== undefined) {
-      if (Date.now() < known.until) return known.payload
-      verified.delete(token)
-    }
+  const known = (token: string): JWTPayload | undefined => {
+    const entry = verified.get(token)
+    if (entry === undefined) return undefined
+    if (Date.now() < entry.until) return entry.payload
+    verified.delete(token)
+    return undefined
+  }
+  return { known, verify: async (token) => known(token) ?? await verifyToken(token) }
+
+  async function verifyToken (token: string): Promise<JWTPayload> {
     const { payload } = await jwtVerify(token, key, options)
     if (jwtid !== undefined && payload.jti !== jwtid) throw new errors.JWTClaimValidationFailed('unexpected "jti" claim value', payload, 'jti', 'check_failed')
     if (nonce !== undefined && payload.nonce !== nonce) throw new errors.JWTClaimValidationFailed('unexpected "nonce" claim value', payload, 'nonce', 'check_failed')
