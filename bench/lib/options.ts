@@ -12,7 +12,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --quick               short run (< 2 min): 1 s warm-up, 3 s, 1 round; ${QUICK_SCENARIOS.join(', ')}
   --duration <s>        measured seconds per round (default 10; quick 3)
   --warmup <s>          warm-up seconds before each measured window (default 2; quick 1)
-  --rounds <n>          rounds, interleaved across targets (default 3; quick 1)
+  --rounds <n>          rounds, interleaved across targets (default 5; quick 1)
   --connections <n>     concurrent connections (default 50)
   --only <a,b,...>      scenarios: ${SCENARIO_IDS.join(', ')}
   --targets <a,b,...>   targets: gateway, gateway-pass, direct, undici, fastify, nginx, bare-pubsub
@@ -117,7 +117,7 @@ export function parseOptions (): Options {
     quick,
     durationS: positive('duration', v.duration, quick ? 3 : 10, false),
     warmupS: v.warmup === '0' ? 0 : positive('warmup', v.warmup, quick ? 1 : 2, false),
-    rounds: positive('rounds', v.rounds, quick ? 1 : 3, true),
+    rounds: positive('rounds', v.rounds, quick ? 1 : 5, true),
     connections: positive('connections', v.connections, 50, true),
     scenarios,
     targets,
