@@ -16,7 +16,7 @@ import { dirname, relative } from 'node:path'
 import { SignJWT } from 'jose'
 import { JWT_SECRET } from './lib/constants.js'
 import { runLoad } from './lib/load.js'
-import { parseOptions, type Options } from './lib/options.js'
+import { FULL_ROUNDS, parseOptions, type Options } from './lib/options.js'
 import { cpuSeconds, peakRssKb, processTree, resetPeakRss } from './lib/proc-stats.js'
 import { installCleanup, ROOT, setPinning, stopChild } from './lib/procs.js'
 import { evaluateBars, median, renderReport, type RunInfo, type Sample, type ScenarioResult, type TargetResult } from './lib/report.js'
@@ -210,7 +210,7 @@ async function main (): Promise<void> {
     const jwtHeaders = { authorization: `Bearer ${token}` }
     const results: ScenarioResult[] = []
     for (const sc of scenarios) results.push(await runScenario(sc, h, opts, jwtHeaders))
-    const full = opts.rounds === 3 && opts.durationS === 10 && opts.warmupS === 2 && opts.connections === 50 && opts.scenarios.length === SCENARIO_IDS.length && opts.targets === undefined
+    const full = opts.rounds === FULL_ROUNDS && opts.durationS === 10 && opts.warmupS === 2 && opts.connections === 50 && opts.scenarios.length === SCENARIO_IDS.length && opts.targets === undefined
     const mode = opts.quick ? 'quick' : full ? 'full' : 'custom'
     const info = runInfo(opts, h, mode)
     if (peakResetRefused) info.notes.push('the kernel refused to reset peak RSS (/proc/<pid>/clear_refs): peaks are since each process started')
