@@ -122,7 +122,7 @@ export class RedisStore implements LimitStore {
       args[0] = SCRIPT
       return await this.#send('eval', args)
     }).then((reply) => {
-      for (let i = 0; i < batch.length; i++) settle(batch[i]!, reply[i])
+      settleAll(batch, reply)
     }, (err: unknown) => {
       for (const p of batch) p.reject(err)
     })
@@ -133,22 +133,54 @@ export class RedisStore implements LimitStore {
    * one command) and rejected with "Command timed out" after `timeoutMs` by
    * ioredis's own per-command timer.
    */
-  async #send (name: 'evalsha' | 'eval', args: Array<string | number>): Promise<unknown[]> {
+  async #send (name: 'evalsha' | 'eval', args: Array<string | number>): Promise<string> {
     const cmd = new Command(name, args, { replyEncoding: 'utf8' })
     cmd.setTimeout(this.#timeoutMs)
-    return await (this.#redis.sendCommand(cmd) as Promise<unknown[]>)
+    return await (this.#redis.sendCommand(cmd) as Promise<string>)
   }
 }
 
-/** One decision's entry of the reply: its results, or its command's error message. */
-function settle (p: Pending, entry: unknown): void {
-  if (!Array.isArray(entry)) {
-    p.reject(new Error(`rate-limit script: ${String(entry)}`))
-    return
+/**
+ * Settles a batch from the script's reply: one line per decision, either
+ * integers one space apart (allowed, then remaining, reset and retry per
+ * limit) or `!` and the error of that decision's command. Read in place: one
+ * bulk string instead of an array per decision, which ioredis's decoder reads
+ * element by element (~1.5 µs per request in a profile).
+ */
+function settleAll (batch: readonly Pending[], reply: unknown): void {
+  const text = typeof reply === 'string' ? reply : ''
+  let pos = 0
+  for (const p of batch) {
+    let end = text.indexOf('\n', pos)
+    if (end === -1) end = text.length
+    if (pos >= end) {
+      p.reject(new Error('rate-limit script: no answer for this decision'))
+    } else if (text.charCodeAt(pos) === 33) { // '!'
+      p.reject(new Error(`rate-limit script: ${text.slice(pos + 1, end)}`))
+    } else {
+      const numbers = readIntegers(text, pos, end)
+      if (numbers.length !== 1 + 3 * p.checks.length) {
+        p.reject(new Error(`rate-limit script: unexpected answer "${text.slice(pos, end)}"`))
+      } else {
+        const results: LimitResult[] = []
+        for (let i = 0; i < p.checks.length; i++) {
+          results.push({ remaining: numbers[1 + 3 * i]!, resetMs: numbers[2 + 3 * i]!, retryAfterMs: numbers[3 + 3 * i]! })
+        }
+        p.resolve({ allowed: numbers[0] === 1, results })
+      }
+    }
+    pos = end + 1
   }
-  const results: LimitResult[] = []
-  for (let i = 0; i < p.checks.length; i++) {
-    results.push({ remaining: Number(entry[1 + 3 * i]), resetMs: Number(entry[2 + 3 * i]), retryAfterMs: Number(entry[3 + 3 * i]) })
+}
+
+/** The non-negative integers of `text` between `from` and `to`, one space apart. */
+function readIntegers (text: string, from: number, to: number): number[] {
+  const out: number[] = []
+  let n = 0
+  let digits = 0
+  for (let i = from; i <= to; i++) {
+    const c = i < to ? text.charCodeAt(i) : 32
+    if (c >= 48 && c <= 57) { n = n * 10 + (c - 48); digits++ } else if (c === 32 && digits > 0) { out.push(n); n = 0; digits = 0 } else return []
   }
-  p.resolve({ allowed: Number(entry[0]) === 1, results })
+  return out
 }

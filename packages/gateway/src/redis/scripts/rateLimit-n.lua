@@ -25,15 +25,16 @@
     -s               the same limits as set s (one client's requests in one
                      call share one set)
 
-  Returns one entry per decision, in order: either
-    { allowed, remaining1, reset1, retry1, remaining2, ... }
+  Returns one string, one line per decision, in order (one bulk string is far
+  cheaper for the gateway to read than nested arrays): either
+    "allowed remaining1 reset1 retry1 remaining2 ..." (integers, one space apart)
       allowed     1 when every limit admits the request (each is then charged),
                   0 when any refuses (none is charged)
       remainingi  requests limit i still admits after this one
       reseti      milliseconds until limit i is back to its full quota
       retryi      milliseconds until limit i admits a request (0 when it admits this one)
   or, when a command of that decision failed (e.g. a key holding another type),
-  the error's message as a string: the other decisions are not affected.
+  "!" and the error's message: the other decisions are not affected.
 ]]
 local t = redis.call('TIME')
 -- Integer microseconds: exact in a double until the year 2255.
@@ -103,9 +104,9 @@ local function decide (limits, member)
         commit[i] = true
       end
     end
-    results[#results + 1] = remaining
-    results[#results + 1] = math.max(0, math.ceil(reset))
-    results[#results + 1] = math.max(0, math.ceil(retry))
+    results[#results + 1] = string.format('%d', remaining)
+    results[#results + 1] = string.format('%d', math.max(0, math.ceil(reset)))
+    results[#results + 1] = string.format('%d', math.max(0, math.ceil(retry)))
   end
 
   if allowed == 1 then
@@ -119,8 +120,8 @@ local function decide (limits, member)
       end
     end
   end
-  results[1] = allowed
-  return results
+  results[1] = allowed == 1 and '1' or '0'
+  return table.concat(results, ' ')
 end
 
 local out = {}
@@ -147,7 +148,8 @@ for d = 1, tonumber(ARGV[2]) do
     out[d] = res
   else
     -- A failed redis.call raises a table { err = message }; anything else is a script fault.
-    out[d] = type(res) == 'table' and tostring(res.err) or tostring(res)
+    local message = type(res) == 'table' and tostring(res.err) or tostring(res)
+    out[d] = '!' .. string.gsub(message, '\n', ' ')
   end
 end
-return out
+return table.concat(out, '\n')
