@@ -44,6 +44,14 @@ test('a repeated GET is answered from the in-process tier, with Age and Cache-St
   assert.equal(stats.outcomes.miss, 1)
   assert.equal(stats.redis, 'off')
   assert.equal(stats.memory.entries, 1)
+  // Counted per route as plain numbers and reported at each scrape: what was reported is not added again.
+  const metrics = await c.gw.metrics.text()
+  assert.match(metrics, /switchyard_cache_requests_total\{route="\/items",outcome="hit"\} 1\n/)
+  assert.match(metrics, /switchyard_cache_requests_total\{route="\/items",outcome="miss"\} 1\n/)
+  await get(c.url, '/items')
+  await get(c.url, '/items')
+  assert.match(await c.gw.metrics.text(), /switchyard_cache_requests_total\{route="\/items",outcome="hit"\} 3\n/)
+  assert.equal(c.api.stats().outcomes.hit, 3)
 })
 
 test('keys tell params, query and varyBy headers apart; query order does not matter', async (t) => {
@@ -384,6 +392,28 @@ test('the key: HEAD shares GET, varyBy.claims tells identities apart, params and
   assert.notEqual(entryId(req({ claims: { sub: 'alice', org: { id: 1 } }, path: '/u/2', params: { id: '2' } }), settings, undefined).split('#')[0], '/u/1')
   assert.equal(sortedQuery('b=2&a=1&a=0', undefined), 'a=0&a=1&b=2')
   assert.equal(sortedQuery('b=2&a=1', ['a']), 'a=1')
+})
+
+test('the key of method, host, path and query alone: the query in any order, per route settings, past the memo\'s bound', () => {
+  const plain = resolveSettings({ ttlMs: 1000 }, undefined, ['http', 'routes', '/p', 'GET'])!
+  const byA = resolveSettings({ ttlMs: 1000, varyBy: { query: ['a'] } }, undefined, ['http', 'routes', '/p', 'GET'])!
+  const req = (rawQuery: string, over: Partial<GatewayRequest> = {}): GatewayRequest => gatewayRequest({ route: '/p', path: '/p', rawQuery, ...over })
+  const base = entryId(req('a=1&b=2'), plain, undefined)
+  assert.match(base, /^\/p#[\w-]{22}$/)
+  assert.equal(entryId(req('b=2&a=1'), plain, undefined), base, 'the query sorted')
+  assert.equal(entryId(req('a=1&b=2', { method: 'HEAD' }), plain, undefined), base)
+  assert.notEqual(entryId(req('a=1&b=3'), plain, undefined), base)
+  assert.notEqual(entryId(req('a=1&b=2', { headers: { host: 'other.test' } }), plain, undefined), base)
+  assert.equal(entryId(req('a=1&b=2', { headers: { host: 'GATEWAY.TEST' } }), plain, undefined), entryId(req('a=1&b=2', { headers: { host: 'gateway.test' } }), plain, undefined))
+  // The same request line under other settings: its own id, not the first route's.
+  assert.equal(entryId(req('a=1&b=2'), byA, undefined), entryId(req('a=1&b=9'), byA, undefined))
+  assert.notEqual(entryId(req('a=1&b=2'), byA, undefined), base)
+  assert.notEqual(entryId(req('a=1&b=9'), plain, undefined), entryId(req('a=1&b=2'), plain, undefined))
+  // Past 10,000 request lines the memo starts over; ids stay the same.
+  const first = entryId(req('n=0'), plain, undefined)
+  for (let i = 1; i <= 10_001; i++) entryId(req(`n=${i}`), plain, undefined)
+  assert.equal(entryId(req('n=0'), plain, undefined), first)
+  assert.equal(entryId(req('b=2&a=1'), plain, undefined), base)
 })
 
 test('Cache-Control parsing', () => {

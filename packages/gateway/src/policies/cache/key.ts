@@ -51,6 +51,39 @@ export function requestHost (greq: GatewayRequest): string {
  * cached methods that carry one (undefined otherwise).
  */
 export function entryId (greq: GatewayRequest, s: CacheSettings, body: Buffer | undefined): string {
+  if (body !== undefined || s.varyHeaders.length > 0 || s.varyClaims.length > 0) return materialId(greq, s, body)
+  // Method, host, path and query only: the id by what the client sent, without sorting the query.
+  const method = greq.method === 'HEAD' ? 'GET' : greq.method
+  const sent = `${method}\n${requestHost(greq)}\n${greq.path}?${greq.rawQuery}`
+  let memo = plainIds.get(s)
+  if (memo === undefined) { memo = new PlainIds(); plainIds.set(s, memo) }
+  let id = memo.ids.get(sent)
+  if (id === undefined) {
+    id = materialId(greq, s, undefined)
+    memo.add(sent, id)
+  }
+  return id
+}
+
+/**
+ * Ids of the keys made of method, host, path and query alone, by the request
+ * line as sent (one map per route's settings): a hit needs one string and one
+ * Map lookup, not the sorted query, the key material and `recentIds` (~1.5 µs
+ * of a ~40 µs hit). Cleared when it reaches 10,000 ids or 4 MiB of keys.
+ */
+class PlainIds {
+  readonly ids = new Map<string, string>()
+  #chars = 0
+  add (sent: string, id: string): void {
+    if (this.ids.size >= 10_000 || this.#chars > 2 * 1024 * 1024) { this.ids.clear(); this.#chars = 0 }
+    this.ids.set(sent, id)
+    this.#chars += sent.length + id.length
+  }
+}
+
+const plainIds = new WeakMap<CacheSettings, PlainIds>()
+
+function materialId (greq: GatewayRequest, s: CacheSettings, body: Buffer | undefined): string {
   const material: unknown[] = [
     KEY_VERSION,
     greq.method === 'HEAD' ? 'GET' : greq.method,

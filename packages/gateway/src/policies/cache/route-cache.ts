@@ -28,7 +28,7 @@ import { appendCacheStatus, formatCacheStatus, requestDirectives, responseTags, 
 import { entryId } from './key.js'
 import type { CacheSettings } from './options.js'
 import type { LookupResult } from './redis-tier.js'
-import { discard, type CacheRuntime, type FlightOutcome, type Outcome } from './runtime.js'
+import { discard, type CacheRuntime, type FlightOutcome, type Outcome, type OutcomeCounts } from './runtime.js'
 
 const hitStatus = new WeakMap<Entry, { ttlS: number | undefined, value: string }>()
 
@@ -79,12 +79,14 @@ export class RouteCache {
   readonly #rt: CacheRuntime
   readonly #memory: MemoryTier | undefined
   readonly #o: RouteCacheOptions
+  readonly #counts: OutcomeCounts
 
   constructor (settings: CacheSettings, rt: CacheRuntime, options: RouteCacheOptions) {
     this.#s = settings
     this.#rt = rt
     this.#o = options
     this.#memory = rt.memoryFor(settings.memory)
+    this.#counts = rt.counts(options.route)
   }
 
   policy (): Policy {
@@ -223,7 +225,7 @@ export class RouteCache {
     const fwd: CacheStatus['fwd'] = o.revalidate ? 'request' : o.stale !== undefined ? 'stale' : 'miss'
     const generation = rt.generation
     const up = this.#upstreamRequest(ctx, o.background)
-    const miss = (a: Answer): Answer => { if (!o.background) rt.count(this.#o.route, 'miss'); return a }
+    const miss = (a: Answer): Answer => { if (!o.background) this.#counts.miss++; return a }
     let res: GatewayResponse
     try {
       res = await next(up)
@@ -302,7 +304,7 @@ export class RouteCache {
 
   /** An answer from a stored entry, with `Age` and Cache-Status. */
   #serve (e: Entry, st: CacheStatus, outcome: Outcome, at = now()): GatewayResponse {
-    this.#rt.count(this.#o.route, outcome)
+    this.#counts[outcome]++
     const ttlS = ttlSeconds(e, at)
     // The Cache-Status of a plain hit changes once a second (its ttl): formatted once per entry and second.
     if (st.hit === true && st.fwd === undefined && st.detail === 'memory') {
@@ -317,7 +319,7 @@ export class RouteCache {
 
   /** Not cacheable here: passes through, without the tag headers, with Cache-Status. */
   async #bypass (greq: GatewayRequest, next: Handler, st: CacheStatus): Promise<GatewayResponse> {
-    this.#rt.count(this.#o.route, 'bypass')
+    this.#counts.bypass++
     const res = await next(greq)
     stripTagHeaders(res.headers)
     return this.#withStatus(res, st)
