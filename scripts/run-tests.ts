@@ -1,5 +1,6 @@
 /**
- * Runs every `packages/<name>/test/**\/*.test.ts` with node:test through tsx.
+ * Runs every `packages/<name>/test/**\/*.test.ts` and `bench/test/**\/*.test.ts`
+ * (the harness's own logic; never a benchmark) with node:test through tsx.
  * (Node 20's `--test` does not expand glob patterns itself.) Extra arguments
  * are passed to `node --test`, e.g. `npm run test:unit -- --test-name-pattern=merge`.
  */
@@ -22,6 +23,7 @@ for (const pkg of readdirSync('packages')) {
   const dir = join('packages', pkg, 'test')
   try { if (statSync(dir).isDirectory()) find(dir, files) } catch {}
 }
+find(join('bench', 'test'), files)
 files.sort()
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...process.argv.slice(2), ...files], { stdio: 'inherit' })
 child.on('exit', (code, signal) => process.exit(code ?? (signal === null ? 1 : 128)))

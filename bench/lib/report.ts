@@ -55,7 +55,24 @@ export interface Bar {
   name: string
   status: 'PASS' | 'FAIL' | 'SKIPPED'
   ratio?: number
+  /** The ratio the bar asks for (`ratio >= min` passes). */
+  min?: number
   detail: string
+}
+
+/**
+ * A bar's measured ratio with two decimals, or more when two would round it
+ * onto the other side of the bar: 0.5965 against 0.6 prints `0.597×`, not a
+ * `0.60×` beside FAIL.
+ */
+export function barRatio (r: number, min: number): string {
+  if (!Number.isFinite(r)) return '—'
+  const pass = r >= min
+  for (let digits = 2; digits < 6; digits++) {
+    const shown = r.toFixed(digits)
+    if ((Number(shown) >= min) === pass) return `${shown}×`
+  }
+  return `${r.toFixed(6)}×`
 }
 
 export function median (xs: number[]): number {
@@ -119,6 +136,7 @@ export function evaluateBars (scenarios: ScenarioResult[]): Bar[] {
       name: d.name,
       status: r >= d.min ? 'PASS' : 'FAIL',
       ratio: r,
+      min: d.min,
       detail: `${int(ra)} ÷ ${int(rb)} req/s${d.den[1] === 'gateway-pass' ? '; the passthrough route of the same gateway, in the same rounds' : ''}${errs > 0 ? ` (⚠ ${errs} non-2xx or socket errors during the runs)` : ''}`
     }
   })
@@ -171,7 +189,7 @@ export function renderReport (info: RunInfo, scenarios: ScenarioResult[], bars: 
   }
 
   out.push('', '## Bars (PRODUCT §8.1)', '')
-  for (const b of bars) out.push(`- **${b.status}** ${b.name}${b.ratio !== undefined ? ` — measured ${ratio(b.ratio)}` : ''} (${b.detail})`)
+  for (const b of bars) out.push(`- **${b.status}** ${b.name}${b.ratio !== undefined ? ` — measured ${b.min !== undefined ? barRatio(b.ratio, b.min) : ratio(b.ratio)}` : ''} (${b.detail})`)
 
   const notes = [...info.notes]
   for (const s of scenarios) for (const t of s.targets) for (const n of t.notes) notes.push(`${s.id} / ${TARGET_LABELS[t.kind]}: ${n}`)

@@ -1,0 +1,38 @@
+/**
+ * The report's bars (bench/lib/report.ts): a ratio is printed with enough
+ * decimals to agree with its verdict.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { barRatio, evaluateBars, renderReport, type RunInfo, type Sample, type ScenarioResult, type TargetResult } from '../lib/report.js'
+import type { TargetKind } from '../lib/targets.js'
+
+test('a ratio that two decimals would round onto the bar gets a third', () => {
+  assert.equal(barRatio(9672 / 16215, 0.6), '0.596×') // run 7's streams: 0.60× beside FAIL before
+  assert.equal(barRatio(1.2996, 1.3), '1.2996×')
+  assert.equal(barRatio(0.8949, 0.9), '0.89×')
+  assert.equal(barRatio(0.8996, 0.9), '0.8996×')
+  assert.equal(barRatio(0.97, 0.9), '0.97×')
+  assert.equal(barRatio(0.6, 0.6), '0.60×')
+  assert.equal(barRatio(0.6049, 0.6), '0.60×')
+  assert.equal(barRatio(Number.NaN, 0.6), '—')
+})
+
+function target (kind: TargetKind, rps: number): TargetResult {
+  const sample: Sample = { rps, p50Ms: 2, p99Ms: 8, cpuUsPerReq: 50, responses: rps * 10, ok: rps * 10, non2xx: 0, errors: 0 }
+  return { kind, status: 'ok', samples: [sample], notes: [] }
+}
+
+const info: RunInfo = { mode: 'full', date: '2026-12-06T03:55:49Z', commit: '4a6a341', node: 'v20.20.2', cpu: 'AMD EPYC', cores: 2, tool: 'wrk', durationS: 10, warmupS: 2, rounds: 1, connections: 50, versions: [], notes: [] }
+
+test('the report prints a bar with its verdict and a ratio that agrees with it', () => {
+  const scenarios: ScenarioResult[] = [
+    { id: 'stream', title: 'Redis Streams service', targets: [target('gateway', 9672), target('bare-pubsub', 16215)] }
+  ]
+  const bars = evaluateBars(scenarios)
+  const streams = bars.find(b => b.name.startsWith('streams'))!
+  assert.equal(streams.status, 'FAIL')
+  assert.equal(streams.min, 0.6)
+  const line = renderReport(info, scenarios, bars).split('\n').find(l => l.includes('streams route'))
+  assert.equal(line, '- **FAIL** streams route ≥ 0.6× bare pub/sub server — measured 0.596× (9,672 ÷ 16,215 req/s)')
+})
