@@ -56,7 +56,7 @@ export interface Bar {
   status: 'PASS' | 'FAIL' | 'SKIPPED'
   ratio?: number
   /** The ratio the bar asks for (`ratio >= min` passes). */
-  min?: number
+  min: number
   detail: string
 }
 
@@ -128,7 +128,7 @@ export function evaluateBars (scenarios: ScenarioResult[]): Bar[] {
       const missing = ra === undefined ? whyMissing(scenarios, ...d.num) : whyMissing(scenarios, ...d.den)
       // A gateway that started but answered wrongly fails the bar; anything not run is skipped.
       const failed = (ra === undefined && a?.status === 'failed') || (rb === undefined && d.den[1] === 'gateway' && b?.status === 'failed')
-      return { name: d.name, status: failed ? 'FAIL' : 'SKIPPED', detail: missing }
+      return { name: d.name, status: failed ? 'FAIL' : 'SKIPPED', min: d.min, detail: missing }
     }
     const r = ra / rb
     const errs = [a!, b!].map(errorsOf).reduce((x, y) => x + y.non2xx + y.errors, 0)
@@ -189,7 +189,7 @@ export function renderReport (info: RunInfo, scenarios: ScenarioResult[], bars: 
   }
 
   out.push('', '## Bars (PRODUCT §8.1)', '')
-  for (const b of bars) out.push(`- **${b.status}** ${b.name}${b.ratio !== undefined ? ` — measured ${b.min !== undefined ? barRatio(b.ratio, b.min) : ratio(b.ratio)}` : ''} (${b.detail})`)
+  for (const b of bars) out.push(`- **${b.status}** ${b.name}${b.ratio !== undefined ? ` — measured ${barRatio(b.ratio, b.min)}` : ''} (${b.detail})`)
 
   const notes = [...info.notes]
   for (const s of scenarios) for (const t of s.targets) for (const n of t.notes) notes.push(`${s.id} / ${TARGET_LABELS[t.kind]}: ${n}`)
