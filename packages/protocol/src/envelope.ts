@@ -64,6 +64,12 @@ export interface RequestMessage {
   traceparent?: string
   /** Extension: verified JWT claims. */
   auth?: Record<string, unknown>
+  /**
+   * Extension (streams): the gateway minted `id` for this request (the client
+   * sent no valid `x-request-id`), so no reply can be on record under it and a
+   * replica may skip the idempotency lookup on the entry's first delivery.
+   */
+  newId?: true
 }
 
 /** PUBLISHed on each distinct `requestChannel` of the services to roll back. No reply. */

@@ -29,8 +29,9 @@ export function connect (option: RedisConnectionOptions, role: ConnectionRole, s
   const options: RedisOptions = {
     retryStrategy,
     connectionName: `switchyard-service:${service}:${role}`,
-    // Replies, acks and done records of concurrent handlers share round trips.
-    enableAutoPipelining: role === 'command',
+    // Replies, acks and done records of concurrent handlers share round trips; on a
+    // reader, a batch's completions share one write with the next XREADGROUP.
+    enableAutoPipelining: role !== 'subscriber',
     ...base,
     // Not overridable: the consumers rely on them.
     maxRetriesPerRequest: null,

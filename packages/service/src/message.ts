@@ -50,7 +50,8 @@ export function parseMessage (raw: string): Parsed {
     // Extensions are optional: a wrong type is ignored rather than fatal.
     deadline: typeof value.deadline === 'number' && Number.isFinite(value.deadline) ? value.deadline : undefined,
     traceparent: typeof value.traceparent === 'string' ? value.traceparent : undefined,
-    auth: isObject(value.auth) ? value.auth : undefined
+    auth: isObject(value.auth) ? value.auth : undefined,
+    newId: value.newId === true ? true : undefined
   }
   return { ok: true, message }
 }

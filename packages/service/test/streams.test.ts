@@ -278,3 +278,83 @@ async function commandCalls (gw: FakeGateway): Promise<{ get: number, mget: numb
   const calls = (name: string): number => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0)
   return { get: calls('get'), mget: calls('mget') }
 }
+
+test('streams: entries whose ids the gateway minted (`newId: true`) are not looked up on their first delivery', async (t) => {
+  const { defer, gw, prefix } = await setup(t)
+  const stream = streamKey(prefix, 'orders')
+  await gw.command.xgroup('CREATE', stream, 'orders', '0', 'MKSTREAM')
+  for (const id of ['minted-1', 'minted-2', 'minted-3']) await gw.xadd(stream, gw.request(id, { newId: true }))
+  const before = await commandCalls(gw)
+  await startService(defer, redis.url, { service: 'orders', prefix, stream: true, handler: async (_req, ctx: RequestContext) => ({ body: `fresh ${ctx.id}` }) })
+  const replies = await Promise.all(['minted-1', 'minted-2', 'minted-3'].map(async id => await gw.reply(id, 'orders')))
+  assert.deepEqual(replies.map(r => r.response.body), ['fresh minted-1', 'fresh minted-2', 'fresh minted-3'])
+  await nothingPending(gw, stream, 'orders')
+  // No record can exist under an id made for this one request: no MGET, no GET.
+  const now = await commandCalls(gw)
+  assert.equal(now.mget - before.mget, 0)
+  assert.equal(now.get - before.get, 0)
+})
+
+test('streams: after the group is lost and created again from 0, entries already answered are replayed from their records, `newId` or not', async (t) => {
+  const { defer, gw, prefix } = await setup(t)
+  const calls = new Map<string, number>()
+  const ranAgain = deferred<string>()
+  const svc = await startService(defer, redis.url, {
+    service: 'orders',
+    prefix,
+    stream: true,
+    blockMs: 100,
+    handler: async (_req, ctx: RequestContext) => {
+      calls.set(ctx.id, (calls.get(ctx.id) ?? 0) + 1)
+      if (calls.get(ctx.id)! > 1) ranAgain.resolve(ctx.id)
+      return { body: `fresh ${ctx.id}` }
+    }
+  })
+  await gw.xadd(svc.stream!, gw.request('answered-1', { newId: true }))
+  assert.equal((await gw.reply('answered-1', 'orders')).response.body, 'fresh answered-1')
+  await nothingPending(gw, svc.stream!, 'orders')
+
+  // The group goes (as after a restart that kept the stream, or an XGROUP DESTROY): the replica creates it from 0.
+  const regrouped = once(svc, 'group.created')
+  const replayed = once(svc, 'request.replayed')
+  await gw.command.xgroup('DESTROY', svc.stream!, 'orders')
+  const [group] = await regrouped as [{ startId: string }]
+  assert.equal(group.startId, '0')
+  const outcome = await Promise.race([
+    replayed.then(([event]) => `replayed ${(event as { id: string }).id}`),
+    ranAgain.promise.then(id => `ran the handler again for ${id}`)
+  ])
+  assert.equal(outcome, 'replayed answered-1')
+  await waitFor(() => gw.repliesFor('answered-1').length === 2, 'the replayed reply')
+  assert.equal(calls.get('answered-1'), 1)
+
+  // Entries appended after the re-creation are new again.
+  await gw.xadd(svc.stream!, gw.request('after-1', { newId: true }))
+  assert.equal((await gw.reply('after-1', 'orders')).response.body, 'fresh after-1')
+  assert.equal(calls.get('after-1'), 1)
+})
+
+test('streams: a batch\'s completions go on the reader connection, SET → PUBLISH → XACK, ahead of the next XREADGROUP', async (t) => {
+  const { defer, gw, prefix } = await setup(t)
+  const svc = await startService(defer, redis.url, { service: 'orders', prefix, stream: true, handler: async () => ({ body: 'ok' }) })
+  const clients = await gw.command.client('LIST') as string
+  const readerAddr = /addr=(\S+) .*name=switchyard-service:orders:reader/.exec(clients)?.[1]
+  assert.ok(readerAddr !== undefined, clients)
+  const monitor = await gw.command.monitor()
+  defer(() => monitor.disconnect())
+  // What the reader sent after the request was appended, up to its next read (MONITOR lists commands in the order Redis ran them).
+  const fromReader: string[] = []
+  let appended = false
+  const nextRead = deferred()
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    const name = args[0]!.toLowerCase()
+    if (name === 'xadd') appended = true
+    if (!appended || source !== readerAddr) return
+    fromReader.push(name)
+    if (name === 'xreadgroup') nextRead.resolve()
+  })
+  await gw.xadd(svc.stream!, gw.request('on-reader', { newId: true }))
+  assert.equal((await gw.reply('on-reader', 'orders')).response.body, 'ok')
+  await nextRead.promise
+  assert.deepEqual(fromReader, ['set', 'publish', 'xack', 'xreadgroup'])
+})

@@ -41,6 +41,15 @@ export function redisError (err: unknown, service: string): GatewayError {
   return new GatewayError('GW_ERR_REDIS_UNAVAILABLE', { service, cause: err })
 }
 
+export interface SendOptions {
+  /** false: answer 202 once the message is out (`awaitResponse: false`). */
+  awaiting: boolean
+  /** The channel or stream, as `pubsub:<channel>` / `stream:<stream>`: one message per key per stage. */
+  key: string
+  /** Streams: say `newId: true` when this gateway minted the request id (docs/protocol.md §3.2). */
+  markNewId?: boolean
+}
+
 /**
  * The request half both Redis transports share: one message per `key` per
  * stage (services of a stage on one channel or stream share it and each
@@ -48,7 +57,7 @@ export function redisError (err: unknown, service: string): GatewayError {
  * failure — or a `rejected` verdict on what the send returned — cancelling
  * the wait. `awaiting: false` returns 202 once the message is out.
  */
-export async function sendAndWait<R> (ctx: RedisContext, call: ServiceCall, service: string, awaiting: boolean, key: string,
+export async function sendAndWait<R> (ctx: RedisContext, call: ServiceCall, service: string, { awaiting, key, markNewId = false }: SendOptions,
   send: (json: string) => Promise<R>, rejected?: (sent: R) => GatewayError | undefined): Promise<ServiceResponse> {
   checkReachable(ctx, service)
   const { greq } = call
@@ -63,7 +72,9 @@ export async function sendAndWait<R> (ctx: RedisContext, call: ServiceCall, serv
       responseChannel: ctx.replies.channel,
       deadline: Date.now() + call.timeoutMs,
       traceparent: greq.traceparent,
-      ...(greq.claims !== undefined ? { auth: greq.claims } : {})
+      ...(greq.claims !== undefined ? { auth: greq.claims } : {}),
+      // The client's valid x-request-id becomes greq.id; any other id was made here, for this request.
+      ...(markNewId && greq.headers['x-request-id'] !== greq.id ? { newId: true } : {})
     }
     shared = { id, sent: send(JSON.stringify(message)) }
     call.stageState.set(key, shared)

@@ -33,7 +33,7 @@ export class RedisPubSubTransport implements ServiceTransport {
     const channel = this.#channel()
     const redis = this.#ctx.conns.command
     // Services of one stage on one channel share one message (Prism); each replies with its own name.
-    return await sendAndWait(this.#ctx, call, this.name, this.config.awaitResponse !== false, `pubsub:${channel}`,
+    return await sendAndWait(this.#ctx, call, this.name, { awaiting: this.config.awaitResponse !== false, key: `pubsub:${channel}` },
       async (json) => await redis.publish(channel, json),
       (receivers) => receivers === 0
         ? new GatewayError('GW_ERR_SERVICE_UNAVAILABLE', { service: this.name, message: 'No subscriber is listening on the service\'s request channel' })

@@ -34,7 +34,7 @@ export class RedisStreamsTransport implements ServiceTransport {
 
   async invoke (call: ServiceCall): Promise<ServiceResponse> {
     const redis = this.#ctx.conns.command
-    return await sendAndWait(this.#ctx, call, this.name, this.config.awaitResponse !== false, `stream:${this.stream}`,
+    return await sendAndWait(this.#ctx, call, this.name, { awaiting: this.config.awaitResponse !== false, key: `stream:${this.stream}`, markNewId: true },
       async (json) => await redis.xadd(this.stream, 'MAXLEN', '~', String(this.#maxLen), '*', STREAM_FIELD, json))
   }
 

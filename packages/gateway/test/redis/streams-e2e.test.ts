@@ -10,6 +10,7 @@ import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { serve, type Service } from '@switchyard/service'
+import { Redis } from 'ioredis'
 import { streamKey } from '@switchyard/protocol'
 import { startRedis, type RedisServer } from '../../../../testing/index.js'
 import { startGateway } from './harness.js'
@@ -102,4 +103,31 @@ test('a replica SIGKILLed while holding a request: another replica reclaims it a
   const body = await res.json() as { rescued: boolean, id: string, qty: number, deliveries: number }
   assert.deepEqual({ rescued: body.rescued, id: body.id, qty: body.qty }, { rescued: true, id: 'kill-1', qty: 2 })
   assert.ok(body.deliveries >= 2)
+})
+
+test('an entry says `newId: true` when the gateway minted the request id, and not when the client sent one (docs/protocol.md §3.2)', async (t) => {
+  const prefix = `${redis.prefix}:newid`
+  const { url, gw } = await startGateway({
+    redis: { url: redis.url, prefix },
+    // No replica: each request times out at once; the entries stay in the stream to be read.
+    http: { routes: { '/orders': { GET: { services: { orders: { type: 'redis-stream', timeout: 50 } } } } } }
+  })
+  t.after(() => gw.close())
+  const minted = await fetch(`${url}/orders`)
+  const named = await fetch(`${url}/orders`, { headers: { 'x-request-id': 'client-named-1' } })
+  const invalid = await fetch(`${url}/orders`, { headers: { 'x-request-id': 'not a valid id!' } })
+  assert.deepEqual([minted.status, named.status, invalid.status], [504, 504, 504])
+  const reader = new Redis(redis.url)
+  t.after(() => reader.disconnect())
+  const entries = await reader.xrange(streamKey(prefix, 'orders'), '-', '+')
+  const messages = entries.map(([, fields]) => JSON.parse(fields[1]!) as { id: string, newId?: unknown })
+  assert.equal(messages.length, 3)
+  assert.equal(messages[0]!.id, minted.headers.get('x-request-id'))
+  assert.equal(messages[0]!.newId, true)
+  assert.equal(messages[1]!.id, 'client-named-1')
+  assert.equal('newId' in messages[1]!, false)
+  // An invalid x-request-id is replaced by a minted one.
+  assert.equal(messages[2]!.id, invalid.headers.get('x-request-id'))
+  assert.notEqual(messages[2]!.id, 'not a valid id!')
+  assert.equal(messages[2]!.newId, true)
 })

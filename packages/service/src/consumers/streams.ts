@@ -41,6 +41,22 @@ function fieldValue (fields: Fields, name: string): string | undefined {
   return undefined
 }
 
+/** Orders two decimal strings without leading zeros, as numbers of any size. */
+function compareDecimal (a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** Orders two stream ids (`<ms>-<seq>`, or `-` / `+` for the smallest and largest): negative, 0 or positive. */
+function compareIds (a: string, b: string): number {
+  if (a === b) return 0
+  if (a === '-' || b === '+') return -1
+  if (a === '+' || b === '-') return 1
+  const [am = '0', as = '0'] = a.split('-')
+  const [bm = '0', bs = '0'] = b.split('-')
+  return compareDecimal(am, bm) || compareDecimal(as, bs)
+}
+
 /** Throws the first error of a pipeline's results. */
 function check (results: Array<[Error | null, unknown]> | null): void {
   const failed = results?.find(([err]) => err !== null)
@@ -63,6 +79,20 @@ export class StreamsConsumer implements Consumer {
   #reclaiming: Promise<void> | undefined
   #stopped = false
   #cursor = '0-0'
+  /**
+   * True from the moment a read returns entries until the next read is sent:
+   * the reader connection is idle, so replies written meanwhile go on it, ahead
+   * of that read and in the same write (see #complete).
+   */
+  #readerIdle = false
+  /** Completions sent on the reader connection and not yet answered; stopIntake waits for them. */
+  readonly #onReader = new Set<Promise<unknown>>()
+  /**
+   * Entries up to this id may have been delivered before (the group was created
+   * again from `0`), so they are looked up even when the gateway minted their
+   * request id. `-` (the smallest id): none; `+`: all, when the stream's last id could not be read.
+   */
+  #lookUpThrough = '-'
 
   constructor (ctx: ConsumerContext, t: StreamOpts) {
     this.#ctx = ctx
@@ -105,6 +135,7 @@ export class StreamsConsumer implements Consumer {
       if (this.#closing) break
       let reply: Array<[stream: string, entries: Entry[]]> | null
       try {
+        this.#readerIdle = false
         reply = await this.#reader.xreadgroup(
           'GROUP', this.group, this.consumer,
           'COUNT', Math.max(1, executor.slots.free),
@@ -120,6 +151,7 @@ export class StreamsConsumer implements Consumer {
           opts.logger.warn({ stream: this.stream, group: this.group }, 'the consumer group is gone (Redis restarted?); creating it again')
           try {
             await this.#ensureGroup('0')
+            await this.#lookUpUntilNow()
             continue
           } catch (e) {
             cause = e
@@ -131,10 +163,45 @@ export class StreamsConsumer implements Consumer {
         continue
       }
       if (reply === null) continue
+      this.#readerIdle = !this.#closing
       const entries = reply.flatMap(([, e]) => e)
       const known = await this.#lookUp(entries)
       for (let i = 0; i < entries.length; i++) this.#dispatch(entries[i]![0], entries[i]![1], 1, known[i])
+      // One turn of the event loop before the next read: handlers that finish at once
+      // write their replies on the idle reader, and the read follows them in the same write.
+      await new Promise(resolve => setImmediate(resolve))
     }
+  }
+
+  /**
+   * After the group was created again from `0`, every entry now in the stream may
+   * have been answered before the loss: those are looked up whatever their ids.
+   */
+  async #lookUpUntilNow (): Promise<void> {
+    try {
+      const last = await this.#ctx.command.xrevrange(this.stream, '+', '-', 'COUNT', 1)
+      const id = last[0]?.[0]
+      if (id !== undefined && compareIds(id, this.#lookUpThrough) > 0) this.#lookUpThrough = id
+    } catch (err) {
+      this.#lookUpThrough = '+'
+      this.#ctx.opts.logger.warn({ stream: this.stream, err: errField(err) }, 'could not read the stream\'s last id; every request is looked up from now on')
+    }
+  }
+
+  /**
+   * Sends a completion (SET, PUBLISH, XACK; or PUBLISH, XACK for a replay) on one
+   * connection, so its commands keep their order: the reader while it is idle
+   * between a read and the next, so that a batch's completions and the next
+   * XREADGROUP share one write, and one read on Redis's side; else the command connection.
+   */
+  async #complete (commands: (c: Redis) => Array<Promise<unknown>>): Promise<void> {
+    const conn = this.#readerIdle ? this.#reader : this.#ctx.command
+    const sent = Promise.all(commands(conn))
+    if (conn === this.#reader) {
+      this.#onReader.add(sent)
+      sent.then(() => this.#onReader.delete(sent), () => this.#onReader.delete(sent))
+    }
+    await sent
   }
 
   /**
@@ -148,12 +215,17 @@ export class StreamsConsumer implements Consumer {
     const known: Array<Known | undefined> = []
     const keys: string[] = []
     const asked: Known[] = []
-    for (const [, fields] of entries) {
+    for (const [entryId, fields] of entries) {
       const raw = fieldValue(fields, STREAM_FIELD)
       if (raw === undefined) { known.push(undefined); continue }
       const k: Known = { parsed: parseMessage(raw) }
       known.push(k)
       if (k.parsed.ok && k.parsed.message.type === 'request') {
+        // An id the gateway minted for this request cannot have a record, unless this entry was delivered before.
+        if (k.parsed.message.newId === true && this.#lookUpThrough !== '+' && compareIds(entryId, this.#lookUpThrough) > 0) {
+          k.stored = null
+          continue
+        }
         keys.push(doneKey(opts.prefix, opts.service, k.parsed.message.id))
         asked.push(k)
       }
@@ -215,10 +287,10 @@ export class StreamsConsumer implements Consumer {
       const done = doneKey(opts.prefix, opts.service, message.id)
       const stored = known?.stored !== undefined ? known.stored : await command.get(done)
       if (stored !== null) {
-        check(await command.pipeline()
-          .publish(message.responseChannel, stored)
-          .xack(this.stream, this.group, entryId)
-          .exec())
+        await this.#complete(c => [
+          c.publish(message.responseChannel, stored),
+          c.xack(this.stream, this.group, entryId)
+        ])
         opts.logger.info({ requestId: message.id, entryId, deliveries }, 'request already completed; re-published its reply')
         emit('request.replayed', { id: message.id, entryId, deliveries })
         return
@@ -229,12 +301,12 @@ export class StreamsConsumer implements Consumer {
       // The handler is done: its slot goes to the next entry while the reply is written.
       executor.slots.release()
       held = false
-      // Issued in this order on one connection, and sent with whatever else this tick sends
+      // Issued in this order on one connection, and sent with whatever else this turn sends
       // (auto-pipelining): one write for many requests, where pipeline() made one each.
-      await Promise.all([
-        command.set(done, outcome.reply, 'PX', opts.idempotencyTtlMs),
-        command.publish(message.responseChannel, outcome.reply),
-        command.xack(this.stream, this.group, entryId)
+      await this.#complete(c => [
+        c.set(done, outcome.reply, 'PX', opts.idempotencyTtlMs),
+        c.publish(message.responseChannel, outcome.reply),
+        c.xack(this.stream, this.group, entryId)
       ])
       outcome.report()
     } finally {
@@ -332,7 +404,10 @@ export class StreamsConsumer implements Consumer {
 
   async stopIntake (): Promise<void> {
     this.#closing = true
+    this.#readerIdle = false
     this.#signalClosing()
+    // Completions already written on the reader are answered before its next read blocks.
+    if (this.#onReader.size > 0) await withTimeout(Promise.allSettled([...this.#onReader]), 1000).catch(() => {})
     // Dropping the socket is the only way to break a blocking XREADGROUP at once (BullMQ does the same).
     // Entries it was delivering stay pending under this consumer and are reclaimed.
     this.#reader.disconnect()
