@@ -72,9 +72,10 @@ export async function sendAndWait<R> (ctx: RedisContext, call: ServiceCall, serv
       responseChannel: ctx.replies.channel,
       deadline: Date.now() + call.timeoutMs,
       traceparent: greq.traceparent,
-      ...(greq.claims !== undefined ? { auth: greq.claims } : {}),
+      // Undefined fields are left out by JSON.stringify: no object spread per request.
+      auth: greq.claims,
       // The client's valid x-request-id becomes greq.id; any other id was made here, for this request.
-      ...(markNewId && greq.headers['x-request-id'] !== greq.id ? { newId: true } : {})
+      newId: markNewId && greq.headers['x-request-id'] !== greq.id ? true : undefined
     }
     shared = { id, sent: send(JSON.stringify(message)) }
     call.stageState.set(key, shared)

@@ -85,8 +85,11 @@ export class StreamsConsumer implements Consumer {
    * of that read and in the same write (see #complete).
    */
   #readerIdle = false
-  /** Completions sent on the reader connection and not yet answered; stopIntake waits for them. */
-  readonly #onReader = new Set<Promise<unknown>>()
+  /**
+   * The last completion sent on the reader connection. Redis answers a connection's
+   * commands in order, so once it settles every earlier one has: stopIntake waits for it.
+   */
+  #lastOnReader: Promise<unknown> | undefined
   /**
    * Entries up to this id may have been delivered before (the group was created
    * again from `0`), so they are looked up even when the gateway minted their
@@ -197,10 +200,7 @@ export class StreamsConsumer implements Consumer {
   async #complete (commands: (c: Redis) => Array<Promise<unknown>>): Promise<void> {
     const conn = this.#readerIdle ? this.#reader : this.#ctx.command
     const sent = Promise.all(commands(conn))
-    if (conn === this.#reader) {
-      this.#onReader.add(sent)
-      sent.then(() => this.#onReader.delete(sent), () => this.#onReader.delete(sent))
-    }
+    if (conn === this.#reader) this.#lastOnReader = sent
     await sent
   }
 
@@ -222,7 +222,7 @@ export class StreamsConsumer implements Consumer {
       known.push(k)
       if (k.parsed.ok && k.parsed.message.type === 'request') {
         // An id the gateway minted for this request cannot have a record, unless this entry was delivered before.
-        if (k.parsed.message.newId === true && this.#lookUpThrough !== '+' && compareIds(entryId, this.#lookUpThrough) > 0) {
+        if (k.parsed.message.newId === true && compareIds(entryId, this.#lookUpThrough) > 0) {
           k.stored = null
           continue
         }
@@ -407,7 +407,7 @@ export class StreamsConsumer implements Consumer {
     this.#readerIdle = false
     this.#signalClosing()
     // Completions already written on the reader are answered before its next read blocks.
-    if (this.#onReader.size > 0) await withTimeout(Promise.allSettled([...this.#onReader]), 1000).catch(() => {})
+    if (this.#lastOnReader !== undefined) await withTimeout(this.#lastOnReader, 1000).catch(() => {})
     // Dropping the socket is the only way to break a blocking XREADGROUP at once (BullMQ does the same).
     // Entries it was delivering stay pending under this consumer and are reclaimed.
     this.#reader.disconnect()
