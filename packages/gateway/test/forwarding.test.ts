@@ -9,7 +9,7 @@ import { startBackend, type Backend } from './helpers/backend.js'
 import { startGateway } from './helpers/gateway.js'
 import { rawRequest } from './helpers/client.js'
 import type { GatewayConfig } from '../src/config/types.js'
-import { uuid } from '../src/server/forwarding.js'
+import { traceparent, uuid } from '../src/server/forwarding.js'
 
 /** The same service on a streaming route (one service) and a merged route (a second, merge:false). */
 function both (path: string, svcUrl: string, extra: Backend): Record<string, unknown> {
@@ -228,5 +228,15 @@ test("a service's hop-by-hop headers, and those its Connection header names, nev
     assert.equal(res.headers['x-request-id'], 'client-id-7', path)
     assert.equal(res.headers['x-custom'], 'kept', path)
     assert.deepEqual(JSON.parse(res.body.toString()), { ok: true }, path)
+  }
+})
+
+test('a new traceparent has fresh random trace and span ids each time', () => {
+  const seen = new Set<string>()
+  for (let i = 0; i < 2000; i++) {
+    const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(traceparent(undefined))
+    assert.ok(m)
+    assert.ok(!seen.has(m[1]!) && !seen.has(m[2]!), 'an id came back twice')
+    seen.add(m[1]!).add(m[2]!)
   }
 })

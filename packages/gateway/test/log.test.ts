@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { EventEmitter } from 'node:events'
+import { pino } from 'pino'
 import { accessLog, createLogger, CHUNK, FLUSH_MS, LineBuffer, type Destination } from '../src/log.js'
 import type { GatewayConfig } from '../src/config/types.js'
 
@@ -127,4 +128,42 @@ test(`lines below CHUNK are written by the timer, every ${FLUSH_MS} ms`, (t) => 
   buf.write('c\n')
   t.mock.timers.tick(FLUSH_MS)
   assert.deepEqual(writes, ['a\nb\n', 'c\n'])
+})
+
+test('the access line prints ms as Math.round(ms * 1000) / 1000 does, for every fraction', (t) => {
+  const { out, writes, close } = recorder()
+  t.after(close)
+  const log = pino({ level: 'info' }, new LineBuffer(out))
+  const access = accessLog(log)
+  const values = [0, 0.0004, 0.0005, 0.001, 0.1, 0.12, 1.0005, 2.5, 999.9995, 12345.678, 86_400_000.25]
+  for (let n = 0; n < 1000; n++) values.push(n / 1000 + 7, n * 1.0001)
+  for (const ms of values) access('id', 'GET', '/x', 200, ms)
+  log.flush()
+  const printed = writes.join('').trim().split('\n').map(l => /"ms":([^,]+),/.exec(l)![1])
+  assert.deepEqual(printed, values.map(ms => String(Math.round(ms * 1000) / 1000)))
+})
+
+test('a chunk with a non-ASCII URL is counted in bytes, so flush(cb) waits for all of them', (t) => {
+  const writes: string[] = []
+  const ee = new EventEmitter()
+  const out = {
+    write: (chunk: string) => { writes.push(chunk); return true },
+    flush: (cb?: (err?: Error) => void) => { cb?.() },
+    flushSync: () => {},
+    once: (event: string, fn: () => void) => { ee.once(event, fn); return out },
+    on: (event: string, fn: (...args: unknown[]) => void) => { ee.on(event, fn); return out }
+  } as unknown as Destination
+  t.after(() => { ee.emit('close') })
+  const log = pino({ level: 'info' }, new LineBuffer(out))
+  const access = accessLog(log)
+  access('a', 'GET', '/plain', 200, 1)
+  access('b', 'GET', '/caf\u00e9', 200, 1) // as Node reads a raw byte 0xE9 in the request line
+  let flushed = false
+  log.flush(() => { flushed = true })
+  const chunk = writes.join('')
+  assert.equal(Buffer.byteLength(chunk), chunk.length + 1)
+  ee.emit('write', chunk.length) // all but the last byte
+  assert.equal(flushed, false, 'one byte is still in flight')
+  ee.emit('write', 1)
+  assert.equal(flushed, true)
 })
