@@ -73,7 +73,7 @@ function recorder (): { out: Destination, writes: string[], close: () => void, c
   let inFlight = 0
   const ee = new EventEmitter()
   const out = {
-    write: (chunk: string) => { writes.push(chunk); inFlight += Buffer.byteLength(chunk); return true },
+    write: (chunk: Buffer) => { writes.push(chunk.toString()); inFlight += chunk.length; return true },
     // sonic-boom without minLength: calls back at once, whatever is still in flight.
     flush: (cb?: (err?: Error) => void) => { cb?.() },
     flushSync: () => {},
@@ -147,7 +147,7 @@ test('a chunk with a non-ASCII URL is counted in bytes, so flush(cb) waits for a
   const writes: string[] = []
   const ee = new EventEmitter()
   const out = {
-    write: (chunk: string) => { writes.push(chunk); return true },
+    write: (chunk: Buffer) => { writes.push(chunk.toString()); return true },
     flush: (cb?: (err?: Error) => void) => { cb?.() },
     flushSync: () => {},
     once: (event: string, fn: () => void) => { ee.once(event, fn); return out },
@@ -161,7 +161,8 @@ test('a chunk with a non-ASCII URL is counted in bytes, so flush(cb) waits for a
   let flushed = false
   log.flush(() => { flushed = true })
   const chunk = writes.join('')
-  assert.equal(Buffer.byteLength(chunk), chunk.length + 1)
+  assert.ok(chunk.includes('"url":"/caf\u00e9"'), 'written as UTF-8')
+  assert.equal(Buffer.byteLength(chunk), chunk.length + 1, 'é is two bytes in UTF-8')
   ee.emit('write', chunk.length) // all but the last byte
   assert.equal(flushed, false, 'one byte is still in flight')
   ee.emit('write', 1)
