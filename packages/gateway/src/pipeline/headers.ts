@@ -23,17 +23,39 @@ function connectionListed (value: string | string[] | undefined): Set<string> | 
   return s.size === 0 ? undefined : s
 }
 
+/** The headers the gateway sets itself (server/forwarding.ts), never passed on from the client as they are. */
+const GATEWAY_SET = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id', 'traceparent', 'x-switchyard-claims'])
+
+/** Whether a client's header goes on to a service. */
+function forwardable (name: string, listed: Set<string> | undefined, keepContentLength: boolean): boolean {
+  if (HOP_BY_HOP.has(name) || name === 'host' || GATEWAY_SET.has(name) || (listed !== undefined && listed.has(name))) return false
+  return name !== 'content-length' || keepContentLength
+}
+
 /** Headers from a client, ready for a service (before forwarding headers are added). */
 export function upstreamRequestHeaders (client: IncomingHttpHeaders, keepContentLength: boolean): HeaderMap {
   const out: HeaderMap = {}
   const listed = connectionListed(client.connection)
   for (const name in client) {
     const v = client[name]
-    if (v === undefined) continue
-    if (HOP_BY_HOP.has(name) || name === 'host' || (listed !== undefined && listed.has(name))) continue
-    if (name === 'content-length' && !keepContentLength) continue
-    if (name === 'x-forwarded-for' || name === 'x-forwarded-proto' || name === 'x-forwarded-host' || name === 'forwarded' || name === 'x-switchyard-claims') continue
-    out[name] = v
+    if (v !== undefined && forwardable(name, listed, keepContentLength)) out[name] = v
+  }
+  return out
+}
+
+/**
+ * The same headers as a flat `[name, value, …]` list, an array value as one
+ * entry per value: what undici takes without `Object.keys` and a keyed load
+ * per name (the streaming path, whose headers nobody edits after).
+ */
+export function upstreamRequestHeaderList (client: IncomingHttpHeaders, keepContentLength: boolean): string[] {
+  const out: string[] = []
+  const listed = connectionListed(client.connection)
+  for (const name in client) {
+    const v = client[name]
+    if (v === undefined || !forwardable(name, listed, keepContentLength)) continue
+    if (typeof v === 'string') out.push(name, v)
+    else for (const one of v) out.push(name, one)
   }
   return out
 }

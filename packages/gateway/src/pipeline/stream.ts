@@ -9,9 +9,9 @@ import type { Dispatcher } from 'undici'
 import { GatewayError } from '@switchyard/protocol'
 import { buildPath, callTarget, IDEMPOTENT, PRECISE_TIMER_BELOW_MS, RETRY_STATUS, upstreamError, type Target } from '../transports/http.js'
 import type { HttpServiceTransport } from '../transports/http-service.js'
-import { downstreamRawHeaders, downstreamResponseHeaders, upstreamRequestHeaders, type HeaderMap } from './headers.js'
+import { downstreamRawHeaders, downstreamResponseHeaders, upstreamRequestHeaderList } from './headers.js'
 import type { GatewayRequest, GatewayResponse } from './types.js'
-import { addForwardingHeaders } from '../server/forwarding.js'
+import { appendForwardingHeaders } from '../server/forwarding.js'
 
 /** Counts bytes and fails past the limit (bodies without a Content-Length). */
 class ByteLimit extends Transform {
@@ -25,12 +25,12 @@ class ByteLimit extends Transform {
   }
 }
 
-/** What both streaming calls send: the client's headers with the forwarding ones, the body, and how many retries it allows. */
-interface Outgoing { headers: HeaderMap, body: Readable | Buffer | undefined, retries: number }
+/** What both streaming calls send: the client's headers with the forwarding ones (a flat list), the body, and how many retries it allows. */
+interface Outgoing { headers: string[], body: Readable | Buffer | undefined, retries: number }
 
 function outgoing (service: HttpServiceTransport, greq: GatewayRequest, bodyLimit: number): Outgoing {
-  const headers = upstreamRequestHeaders(greq.headers, true)
-  addForwardingHeaders(headers, greq)
+  const headers = upstreamRequestHeaderList(greq.headers, true)
+  appendForwardingHeaders(headers, greq)
   const body = requestBody(greq, bodyLimit)
   // Only an idempotent request without a body can be replayed.
   const retries = body === undefined && IDEMPOTENT.has(greq.method) ? service.config.retries ?? 0 : 0

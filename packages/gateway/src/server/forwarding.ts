@@ -92,14 +92,20 @@ export function traceparent (header: string | string[] | undefined): string {
   return TRACE_TEXT.toString('latin1', 0, 55)
 }
 
+/** Appends the forwarding headers to a flat `[name, value, …]` list (the streaming path's). */
+export function appendForwardingHeaders (list: string[], greq: GatewayRequest): void {
+  list.push('x-forwarded-for', greq.forwardedFor, 'x-forwarded-proto', greq.forwardedProto)
+  if (greq.forwardedHost !== undefined) list.push('x-forwarded-host', greq.forwardedHost)
+  list.push('x-request-id', greq.id, 'traceparent', greq.traceparent)
+  if (greq.claims !== undefined) list.push(CLAIMS_HEADER, encodedClaims(greq.claims))
+}
+
+/** Sets the forwarding headers on a header object, replacing any of the same name. */
 export function addForwardingHeaders (headers: HeaderMap, greq: GatewayRequest): void {
-  headers['x-forwarded-for'] = greq.forwardedFor
-  headers['x-forwarded-proto'] = greq.forwardedProto
-  if (greq.forwardedHost !== undefined) headers['x-forwarded-host'] = greq.forwardedHost
-  headers['x-request-id'] = greq.id
-  headers.traceparent = greq.traceparent
-  if (greq.claims !== undefined) headers[CLAIMS_HEADER] = encodedClaims(greq.claims)
-  else delete headers[CLAIMS_HEADER] // never believe a client's claims header
+  const list: string[] = []
+  appendForwardingHeaders(list, greq)
+  for (let i = 0; i < list.length; i += 2) headers[list[i]!] = list[i + 1]!
+  if (greq.claims === undefined) delete headers[CLAIMS_HEADER] // never believe a client's claims header
 }
 
 /** Encoded once per claims object: the verifier hands out the same object for a token it knows. */

@@ -148,7 +148,8 @@ export function upstreamError (err: unknown, service: string, timedOut: boolean)
 export interface HttpCall {
   method: string
   path: string
-  headers: HeaderMap
+  /** An object, or a flat `[name, value, …]` list. */
+  headers: HeaderMap | string[]
   body: Dispatcher.DispatchOptions['body']
   timeoutMs: number
   signal: AbortSignal | undefined
