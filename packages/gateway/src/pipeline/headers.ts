@@ -75,6 +75,15 @@ export function downstreamResponseHeaders (upstream: Record<string, string | str
 }
 
 /**
+ * `Object.hasOwn(added, name)` by comparing with each of the few names:
+ * `hasOwn` looks a new string up in V8's string table (hashing it) every time.
+ */
+function isAdded (added: Readonly<Record<string, string>>, name: string): boolean {
+  for (const k in added) if (k === name) return true
+  return false
+}
+
+/**
  * A service's raw response head (undici's `[name, value, …]` buffers), ready
  * for `writeHead` as a flat `[name, value, …]` list: the same rules as
  * `downstreamResponseHeaders` (hop-by-hop and Connection-listed names dropped),
@@ -90,7 +99,7 @@ export function downstreamRawHeaders (raw: readonly Buffer[], added: Readonly<Re
     const name = raw[i]!.toString('latin1')
     const lower = name.toLowerCase()
     if (lower === 'connection') { connection = connection === undefined ? raw[i + 1]!.toString('latin1') : `${connection},${raw[i + 1]!.toString('latin1')}`; continue }
-    if (HOP_BY_HOP.has(lower) || lower === 'x-request-id' || (added !== undefined && Object.hasOwn(added, lower))) continue
+    if (HOP_BY_HOP.has(lower) || lower === 'x-request-id' || (added !== undefined && isAdded(added, lower))) continue
     out.push(name, raw[i + 1]!.toString('latin1'))
   }
   const listed = connectionListed(connection)
