@@ -1,6 +1,6 @@
 /**
- * Reading a bearer token (policies/jwt/token.ts): the scan answers what
- * `/^\s*bearer\s+(\S+)\s*$/i` captures, for any header value.
+ * Reading a bearer token (policies/jwt/token.ts): what `/^\s*bearer\s+(\S+)\s*$/i`
+ * captures, for any header value (a guard for whichever way it is read).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -9,7 +9,7 @@ import { bearerToken } from '../../src/policies/jwt/token.js'
 const REFERENCE = /^\s*bearer\s+(\S+)\s*$/i
 const reference = (v: string): string | undefined => REFERENCE.exec(v)?.[1]
 
-test('bearerToken reads what the regular expression reads, on the usual values and the edges', () => {
+test('bearerToken reads the token of a Bearer value, on the usual values and the edges', () => {
   const token = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln'
   const cases = [
     `Bearer ${token}`, `bearer ${token}`, `BEARER ${token}`, `BeArEr\t${token}`, `  Bearer   ${token}  `,
