@@ -41,18 +41,6 @@ for (let b = 0; b < 256; b++) {
 }
 const UUID_TEXT = Buffer.alloc(36)
 
-/** Writes `bytes` random bytes from the pool into `text` at `j` as hex digits; returns the next position. */
-function hexInto (text: Buffer, j: number, bytes: number): number {
-  const at = take(bytes)
-  const p = pool
-  for (let i = 0; i < bytes; i++) {
-    const b = p[at + i]!
-    text[j++] = HEX_CODES[2 * b]!
-    text[j++] = HEX_CODES[2 * b + 1]!
-  }
-  return j
-}
-
 /**
  * A random (version 4) UUID, as crypto.randomUUID() gives, written into one
  * 36-byte buffer and read out as one string. crypto.randomUUID() joins twenty
@@ -74,22 +62,14 @@ export function uuid (): string {
   return UUID_TEXT.toString('latin1', 0, 36)
 }
 
-/** `00-<32 hex trace id>-<16 hex span id>-01`: the fixed characters written once, the ids per call. */
-const TRACE_TEXT = Buffer.from(`00-${'0'.repeat(32)}-${'0'.repeat(16)}-01`, 'latin1')
-
-/**
- * Continues the client's trace with a new span of the gateway's, or starts one.
- * A new trace is written into one 55-byte buffer and read out as one string
- * (two `toString('hex')` calls and a template cost ~1.5k instructions more a
- * request under callgrind; docs/performance.md).
- */
+/** Continues the client's trace with a new span of the gateway's, or starts one. */
 export function traceparent (header: string | string[] | undefined): string {
+  const span = randomHex(8)
   if (typeof header === 'string') {
     const m = TRACEPARENT.exec(header.trim().toLowerCase())
-    if (m !== null && m[1] !== 'ff' && !/^0+$/.test(m[2]!) && !/^0+$/.test(m[3]!)) return `00-${m[2]}-${randomHex(8)}-${m[4]}`
+    if (m !== null && m[1] !== 'ff' && !/^0+$/.test(m[2]!) && !/^0+$/.test(m[3]!)) return `00-${m[2]}-${span}-${m[4]}`
   }
-  hexInto(TRACE_TEXT, hexInto(TRACE_TEXT, 3, 16) + 1, 8)
-  return TRACE_TEXT.toString('latin1', 0, 55)
+  return `00-${randomHex(16)}-${span}-01`
 }
 
 /** Appends the forwarding headers to a flat `[name, value, …]` list (the streaming path's). */
