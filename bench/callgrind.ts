@@ -27,7 +27,7 @@
  * A run takes 3–5 minutes.
  */
 import { execFile } from 'node:child_process'
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { SignJWT } from 'jose'
@@ -142,7 +142,7 @@ async function main (): Promise<void> {
     if (dump === undefined) throw new Error('callgrind wrote no dump')
     const file = join(tmp, dump)
     const perfMap = `/tmp/perf-${sut.pid}.map`
-    const costs = await selfCosts(file, readdirSync('/tmp').includes(`perf-${sut.pid}.map`) ? perfMap : undefined)
+    const costs = await selfCosts(file, existsSync(perfMap) ? perfMap : undefined)
     const totals = /^(?:summary|totals): (\d+)/m.exec(readFileSync(file, 'utf8'))
     const { stdout } = await run('callgrind_annotate', ['--inclusive=yes', '--threshold=100', file], { maxBuffer: 256 * 1024 * 1024 })
     const loop = /^\s*([0-9,]+) .*node::SpinEventLoopInternal/m.exec(stdout)
