@@ -192,8 +192,29 @@ export function authJwt (target: RouteTarget, deps: PolicyDeps): Policy | undefi
     return res
   }
 
+  // With no hook and no body field, the token is in the headers and a known one needs
+  // nothing asynchronous: answered without a promise and an `await` of this policy's own.
+  const headersOnly = auth.getJwt === undefined && auth.jwtBodyField === undefined && auth.verify === undefined
+  /** The token from `jwtHeaderField`, `cookie`, then Authorization unless a source is explicit. */
+  const headerToken = (greq: GatewayRequest): string | undefined => {
+    let token: string | undefined
+    if (auth.jwtHeaderField !== undefined) token = fromHeader(greq.headers, auth.jwtHeaderField)
+    if (token === undefined && auth.cookie !== undefined) token = fromCookie(greq.headers, auth.cookie)
+    if (token === undefined && !explicitSource) token = fromAuthorization(greq.headers)
+    return token
+  }
+
   return transparent(function authJwtPolicy (next: Handler): Handler {
-    return async function authenticate (greq: GatewayRequest): Promise<GatewayResponse> {
+    if (!headersOnly) return authenticate
+    return function authenticateKnown (greq: GatewayRequest): Promise<GatewayResponse> {
+      const token = headerToken(greq)
+      const claims = token === undefined ? undefined : verifier.known(token)
+      if (claims === undefined) return authenticate(greq) // missing, unknown or refused: the full path
+      greq.claims = claims as Record<string, unknown>
+      return next(greq)
+    }
+
+    async function authenticate (greq: GatewayRequest): Promise<GatewayResponse> {
       // Built only if a hook or a refusal needs it (a class, not a named closure per request).
       const view = new LazyView(greq)
       let token: string | undefined
@@ -202,13 +223,12 @@ export function authJwt (target: RouteTarget, deps: PolicyDeps): Policy | undefi
         const t = await runHook('authentication.getJwt', greq, () => getJwt(view.get()))
         token = typeof t === 'string' && t.trim() !== '' ? t.trim() : undefined
       }
-      if (token === undefined && auth.jwtHeaderField !== undefined) token = fromHeader(greq.headers, auth.jwtHeaderField)
-      if (token === undefined && auth.cookie !== undefined) token = fromCookie(greq.headers, auth.cookie)
+      // A body field makes the source explicit: headerToken then leaves Authorization out.
+      if (token === undefined) token = headerToken(greq)
       if (token === undefined && auth.jwtBodyField !== undefined) {
         view.withBody(await readBodyFor(greq, bodyLimit))
         token = fromBody(view.body, auth.jwtBodyField)
       }
-      if (token === undefined && !explicitSource) token = fromAuthorization(greq.headers)
       if (token === undefined) return refuse(greq, 'missing', undefined, view)
 
       // A token verified before is answered synchronously (only verified tokens are known).

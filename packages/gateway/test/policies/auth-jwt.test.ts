@@ -83,6 +83,17 @@ describe('JWT with a shared secret', () => {
     assert.equal(claims.role, 'user')
   })
 
+  test('known tokens sent again and in turn each pass with their own claims', async () => {
+    const other = await sign({ sub: 'u2', role: 'user', iss: ISS, aud: AUD, exp: nowSec() + 600 }, secretBytes(SECRET), 'HS256')
+    const seen: unknown[] = []
+    for (const t of [good, good, other, other, good, other]) {
+      const r = await get(`${gw.url}/me`, bearer(t))
+      assert.equal(r.status, 200, r.text)
+      seen.push((JSON.parse(r.text) as { claims: { sub: string } }).claims.sub)
+    }
+    assert.deepEqual(seen, ['u1', 'u1', 'u2', 'u2', 'u1', 'u2'])
+  })
+
   test('no token is a 401 GW_ERR_AUTH_MISSING with a bare Bearer challenge (Prism answered 500)', async () => {
     const before = b.requests.length
     for (const headers of [{}, { authorization: 'Basic dXNlcjpwYXNz' }, { authorization: 'Bearer' }] as Array<Record<string, string>>) {

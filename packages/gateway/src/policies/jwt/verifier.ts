@@ -21,6 +21,13 @@ export class KeySetUnavailable extends Error {
   }
 }
 
+interface VerifiedToken {
+  readonly token: string
+  readonly payload: JWTPayload
+  /** Until when (ms since the epoch) the token is taken as verified. */
+  readonly until: number
+}
+
 export interface Verifier {
   /**
    * The payload of a token verified before and not yet due for another check,
@@ -57,11 +64,21 @@ export function createVerifier (auth: NormalizedAuth): Verifier {
   // lasts until the first of: the token's exp (with the clock tolerance), its maxTokenAge,
   // TOKEN_CACHE_MS. Only successes are kept. With a JWKS, a key removed from the set stops
   // verifying its tokens within TOKEN_CACHE_MS (jose itself refetches the set only after cacheMaxAge).
-  const verified = new LRUCache<string, { payload: JWTPayload, until: number }>({ max: TOKEN_CACHE_ENTRIES })
+  const verified = new LRUCache<string, VerifiedToken>({ max: TOKEN_CACHE_ENTRIES })
+  // The last token found, checked before the LRU: for a client that repeats its token,
+  // comparing the text is cheaper than hashing it for the map lookup (each request's token
+  // is a fresh string). It is an entry the LRU gave, with the same deadline; one the LRU
+  // has since evicted is still good until that deadline, which is all an entry promises.
+  let last: VerifiedToken | undefined
   const known = (token: string): JWTPayload | undefined => {
+    const now = Date.now()
+    if (last !== undefined && last.token === token && now < last.until) return last.payload
     const entry = verified.get(token)
     if (entry === undefined) return undefined
-    if (Date.now() < entry.until) return entry.payload
+    if (now < entry.until) {
+      last = entry
+      return entry.payload
+    }
     verified.delete(token)
     return undefined
   }
@@ -72,7 +89,7 @@ export function createVerifier (auth: NormalizedAuth): Verifier {
     if (jwtid !== undefined && payload.jti !== jwtid) throw new errors.JWTClaimValidationFailed('unexpected "jti" claim value', payload, 'jti', 'check_failed')
     if (nonce !== undefined && payload.nonce !== nonce) throw new errors.JWTClaimValidationFailed('unexpected "nonce" claim value', payload, 'nonce', 'check_failed')
     const until = cacheDeadline(payload, options, Date.now())
-    if (until > Date.now()) verified.set(token, { payload, until })
+    if (until > Date.now()) verified.set(token, { token, payload, until })
     return payload
   }
 }
