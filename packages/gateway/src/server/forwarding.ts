@@ -80,11 +80,15 @@ export function appendForwardingHeaders (list: string[], greq: GatewayRequest): 
   if (greq.claims !== undefined) list.push(CLAIMS_HEADER, encodedClaims(greq.claims))
 }
 
+/** One list for addForwardingHeaders, filled and read synchronously: no array per request. */
+const SCRATCH: string[] = []
+
 /** Sets the forwarding headers on a header object, replacing any of the same name. */
 export function addForwardingHeaders (headers: HeaderMap, greq: GatewayRequest): void {
-  const list: string[] = []
-  appendForwardingHeaders(list, greq)
-  for (let i = 0; i < list.length; i += 2) headers[list[i]!] = list[i + 1]!
+  SCRATCH.length = 0
+  appendForwardingHeaders(SCRATCH, greq)
+  for (let i = 0; i < SCRATCH.length; i += 2) headers[SCRATCH[i]!] = SCRATCH[i + 1]!
+  SCRATCH.length = 0 // holds no request's strings once done
   if (greq.claims === undefined) delete headers[CLAIMS_HEADER] // never believe a client's claims header
 }
 

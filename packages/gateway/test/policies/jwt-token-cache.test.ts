@@ -28,10 +28,11 @@ test('maxTokenAge bounds the entry by iat; a span string or a missing iat is not
 })
 
 describe('createVerifier: known tokens', () => {
-  const secret = new TextEncoder().encode('a-secret-of-at-least-thirty-two-bytes!')
+  const SECRET = 'a-secret-of-at-least-thirty-two-bytes!'
+  const secret = new TextEncoder().encode(SECRET)
   function verifier (): Verifier {
     const issues: Issue[] = []
-    const auth = normalizeAuth({ type: 'jwt', key: Buffer.from(secret).toString() }, ['auth'], issues)
+    const auth = normalizeAuth({ type: 'jwt', key: SECRET }, ['auth'], issues)
     assert.deepEqual(issues, [])
     return createVerifier(auth!)
   }
