@@ -18,7 +18,7 @@
  * time here), and cache misses. Compare two counts of the same target before
  * and after a change; use CPU time (`npm run bench`) across targets.
  *
- * Usage: node --import tsx bench/callgrind.ts [--target gateway|undici|fastify]
+ * Usage: node --import tsx bench/callgrind.ts [--target gateway|undici|floor|fastify]
  *   [--route /pass] [--warmup 40000] [--requests 20000] [--connections 50] [--top 40]
  * The gateway serves one route of configs/gateway.template.json (`--route`:
  * `/pass`, `/jwt` with the harness's bearer token, `/cached`, `/fan`, `/big`),
@@ -39,6 +39,7 @@ import { gatewayConfig } from './lib/targets.js'
 import { startHarness, which } from './lib/setup.js'
 
 const run = promisify(execFile)
+const ANCHOR_FILES: Record<string, string> = { undici: 'undici-proxy', floor: 'dispatch-floor', fastify: 'fastify-reply-from' }
 const LISTENING = /listening on (https?:\/\/\S+)/
 
 const target = argValue('target') ?? 'gateway'
@@ -124,11 +125,11 @@ async function main (): Promise<void> {
           .sign(new TextEncoder().encode(JWT_SECRET))
         headers = { authorization: `Bearer ${token}` }
       }
-    } else if (target === 'undici' || target === 'fastify') {
-      args = ['--import', 'tsx', `bench/anchors/${target === 'undici' ? 'undici-proxy' : 'fastify-reply-from'}.ts`, '--upstream', h.env.backend]
+    } else if (target in ANCHOR_FILES) {
+      args = ['--import', 'tsx', `bench/anchors/${ANCHOR_FILES[target]!}.ts`, '--upstream', h.env.backend]
       path = '/data'
     } else {
-      throw new Error(`--target must be gateway, undici or fastify, not ${target}`)
+      throw new Error(`--target must be gateway, ${Object.keys(ANCHOR_FILES).join(', ')}, not ${target}`)
     }
     const out = join(tmp, 'callgrind.out.%p')
     sut = spawnChild(target, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--perf-basic-prof', ...args], {})

@@ -15,7 +15,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --rounds <n>          rounds, interleaved across targets (default 5; quick 1)
   --connections <n>     concurrent connections (default 50)
   --only <a,b,...>      scenarios: ${SCENARIO_IDS.join(', ')}
-  --targets <a,b,...>   targets: gateway, gateway-pass, direct, undici, fastify, nginx, bare-pubsub
+  --targets <a,b,...>   targets: gateway, gateway-pass, direct, undici, floor, fastify, nginx, bare-pubsub
   --load <tool>         autocannon (default) or wrk (when installed)
   --out <file>          report path (default bench/results/latest.md; soak: bench/results/soak.md)
   --soak                1,000,000 requests through the passthrough and the Redis route, RSS every 10%

@@ -132,17 +132,20 @@ export function evaluateBars (scenarios: ScenarioResult[]): Bar[] {
     }
     const r = ra / rb
     const errs = [a!, b!].map(errorsOf).reduce((x, y) => x + y.non2xx + y.errors, 0)
+    // Beside a bar against another proxy: where the featureless proxy on the gateway's own
+    // stack stood against the same anchor in the same rounds (the bound; docs/performance.md).
+    const floor = d.num[1] === 'gateway' && (d.den[1] === 'undici' || d.den[1] === 'fastify') ? rpsOf(find(d.num[0], 'floor')) : undefined
     return {
       name: d.name,
       status: r >= d.min ? 'PASS' : 'FAIL',
       ratio: r,
       min: d.min,
-      detail: `${int(ra)} ÷ ${int(rb)} req/s${d.den[1] === 'gateway-pass' ? '; the passthrough route of the same gateway, in the same rounds' : ''}${errs > 0 ? ` (⚠ ${errs} non-2xx or socket errors during the runs)` : ''}`
+      detail: `${int(ra)} ÷ ${int(rb)} req/s${d.den[1] === 'gateway-pass' ? '; the passthrough route of the same gateway, in the same rounds' : ''}${floor !== undefined ? `; ${TARGET_LABELS.floor}: ${ratio(floor / rb)}, ${int(floor)} req/s` : ''}${errs > 0 ? ` (⚠ ${errs} non-2xx or socket errors during the runs)` : ''}`
     }
   })
 }
 
-const RATIO_COLUMNS: TargetKind[] = ['gateway-pass', 'direct', 'undici', 'fastify', 'nginx', 'bare-pubsub']
+const RATIO_COLUMNS: TargetKind[] = ['gateway-pass', 'direct', 'undici', 'floor', 'fastify', 'nginx', 'bare-pubsub']
 
 export function renderReport (info: RunInfo, scenarios: ScenarioResult[], bars: Bar[]): string {
   const out: string[] = []

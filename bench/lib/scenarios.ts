@@ -47,7 +47,7 @@ export const SCENARIOS: Record<ScenarioId, Scenario> = {
     title: 'HTTP passthrough (1 service, ~100 B JSON)',
     route: '/pass',
     anchorPath: '/data',
-    anchors: ['direct', 'undici', 'fastify', 'nginx'],
+    anchors: ['direct', 'undici', 'floor', 'fastify', 'nginx'],
     checkGateway: checkData
   },
   redis: {

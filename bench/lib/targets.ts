@@ -15,13 +15,14 @@ import { failureReason, freePort, ROOT, spawnChild, spawnTs, stopChild, waitForL
  * as a ratio to the passthrough (cache hit, JWT + rate limit) compare two windows minutes
  * apart on one process rather than two scenarios far apart in the run.
  */
-export type TargetKind = 'gateway' | 'gateway-pass' | 'direct' | 'undici' | 'fastify' | 'nginx' | 'bare-pubsub'
+export type TargetKind = 'gateway' | 'gateway-pass' | 'direct' | 'undici' | 'floor' | 'fastify' | 'nginx' | 'bare-pubsub'
 
 export const TARGET_LABELS: Record<TargetKind, string> = {
   gateway: 'Switchyard gateway',
   'gateway-pass': 'same gateway, passthrough',
   direct: 'backend, direct',
   undici: 'undici proxy',
+  floor: 'undici dispatch floor',
   fastify: 'fastify + reply-from',
   nginx: 'nginx proxy_pass',
   'bare-pubsub': 'bare pub/sub server'
@@ -109,6 +110,8 @@ export async function startAnchor (env: HarnessEnv, kind: Exclude<TargetKind, 'g
       return { kind, base: env.backend, pid: env.backendPid, notes: [] }
     case 'undici':
       return await startTs(kind, 'bench/anchors/undici-proxy.ts', ['--upstream', env.backend])
+    case 'floor':
+      return await startTs(kind, 'bench/anchors/dispatch-floor.ts', ['--upstream', env.backend])
     case 'fastify':
       return await startTs(kind, 'bench/anchors/fastify-reply-from.ts', ['--upstream', env.backend])
     case 'bare-pubsub':

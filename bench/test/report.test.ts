@@ -36,3 +36,18 @@ test('the report prints a bar with its verdict and a ratio that agrees with it',
   const line = renderReport(info, scenarios, bars).split('\n').find(l => l.includes('streams route'))
   assert.equal(line, '- **FAIL** streams route ≥ 0.6× bare pub/sub server — measured 0.596× (9,672 ÷ 16,215 req/s)')
 })
+
+test('a passthrough bar against another proxy shows where the featureless floor stood against it', () => {
+  const scenarios: ScenarioResult[] = [
+    { id: 'passthrough', title: 'HTTP passthrough', targets: [target('gateway', 11672), target('undici', 13282), target('floor', 14000), target('fastify', 10809)] }
+  ]
+  const bars = evaluateBars(scenarios)
+  const fastify = bars.find(b => b.name.includes('fastify'))!
+  assert.equal(fastify.status, 'FAIL')
+  assert.equal(fastify.detail, '11,672 ÷ 10,809 req/s; undici dispatch floor: 1.30×, 14,000 req/s')
+  const undici = bars.find(b => b.name.includes('undici proxy'))!
+  assert.equal(undici.detail, '11,672 ÷ 13,282 req/s; undici dispatch floor: 1.05×, 14,000 req/s')
+  // Without the floor in the run, the detail is the ratio alone.
+  const without = evaluateBars([{ id: 'passthrough', title: 'HTTP passthrough', targets: [target('gateway', 11672), target('fastify', 10809)] }])
+  assert.equal(without.find(b => b.name.includes('fastify'))!.detail, '11,672 ÷ 10,809 req/s')
+})

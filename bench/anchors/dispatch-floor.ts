@@ -1,0 +1,91 @@
+/**
+ * Anchor: the floor of the gateway's own stack. A `node:http` server and an
+ * undici Pool (the gateway's pool options), proxying through undici's dispatch
+ * handler interface exactly as the gateway's passthrough does (`DirectCall` in
+ * packages/gateway/src/pipeline/stream.ts): the raw head filtered into a flat
+ * list for `writeHead`, body chunks to `res.write` with back-pressure. None of
+ * the gateway's features: no request id, no access log, no metrics, no
+ * forwarding headers, no router. What the gateway costs over this is what its
+ * features and its own code cost; what this costs against the other anchors is
+ * the bound that no gateway built on `node:http` + undici gets under.
+ * Usage: node --import tsx bench/anchors/dispatch-floor.ts --upstream http://127.0.0.1:PORT
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { Pool, type Dispatcher } from 'undici'
+import { argValue, exitWithParent, listenLoopback, requiredArg } from '../lib/child.js'
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect'])
+
+/** The client's headers as undici's flat list, hop-by-hop ones (and those its Connection header names) left out. */
+function requestHeaders (headers: IncomingMessage['headers']): string[] {
+  const out: string[] = []
+  const listed = headers.connection
+  const extra = typeof listed === 'string' && listed !== 'keep-alive' && listed !== 'close' ? new Set(listed.toLowerCase().split(',').map(s => s.trim())) : undefined
+  for (const name in headers) {
+    const value = headers[name]
+    if (value === undefined || HOP_BY_HOP.has(name) || extra?.has(name) === true) continue
+    if (typeof value === 'string') out.push(name, value)
+    else for (const v of value) out.push(name, v)
+  }
+  return out
+}
+
+/** One proxied request as undici's dispatch handler. */
+class Call implements Dispatcher.DispatchHandler {
+  readonly #res: ServerResponse
+  #abort: ((err?: Error) => void) | undefined = undefined
+  #resume: (() => void) | undefined = undefined
+  #headSent = false
+
+  constructor (res: ServerResponse) {
+    this.#res = res
+    res.on('close', () => { if (!res.writableFinished) this.#abort?.(new Error('client closed')) })
+  }
+
+  onConnect (abort: (err?: Error) => void): void { this.#abort = abort }
+
+  onHeaders (statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true
+    const out: string[] = []
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!.toString('latin1')
+      if (HOP_BY_HOP.has(name.toLowerCase())) continue
+      out.push(name, raw[i + 1]!.toString('latin1'))
+    }
+    this.#res.writeHead(statusCode, out)
+    this.#headSent = true
+    this.#resume = resume
+    return true
+  }
+
+  onData (chunk: Buffer): boolean {
+    const res = this.#res
+    if (res.write(chunk)) return true
+    if (!res.destroyed) res.once('drain', this.#resume!)
+    return false
+  }
+
+  onComplete (): void { this.#res.end() }
+
+  onError (): void {
+    const res = this.#res
+    if (this.#headSent || res.headersSent) { res.destroy(); return }
+    res.writeHead(502, { 'content-type': 'application/json' }).end('{"error":"bad gateway"}')
+  }
+}
+
+const pool = new Pool(requiredArg('upstream'), { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 })
+
+const server = createServer((req, res) => {
+  const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
+  const call = new Call(res)
+  try {
+    pool.dispatch({ path: req.url ?? '/', method: req.method as Dispatcher.HttpMethod, headers: requestHeaders(req.headers), body: hasBody ? req : null }, call)
+  } catch {
+    call.onError()
+  }
+})
+server.keepAliveTimeout = 65_000
+
+exitWithParent(async () => { server.closeAllConnections(); server.close(); await pool.close() })
+await listenLoopback(server, Number(argValue('port') ?? 0)) // --port: for profiling by hand
