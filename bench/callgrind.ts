@@ -19,7 +19,7 @@
  * and after a change; use CPU time (`npm run bench`) across targets.
  *
  * Usage: node --import tsx bench/callgrind.ts [--target gateway|undici|floor|fastify]
- *   [--route /pass] [--warmup 40000] [--requests 20000] [--connections 50] [--top 40]
+ *   [--route /pass] [--warmup 40000] [--requests 20000] [--connections 50] [--top 40] [--keep DIR]
  * The gateway serves one route of configs/gateway.template.json (`--route`:
  * `/pass`, `/jwt` with the harness's bearer token, `/cached`, `/fan`, `/big`),
  * logging at info to /dev/null, with a private redis-server as in the harness;
@@ -27,7 +27,7 @@
  * A run takes 3–5 minutes.
  */
 import { execFile } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { SignJWT } from 'jose'
@@ -48,6 +48,7 @@ const warmup = Number(argValue('warmup') ?? 40_000)
 const requests = Number(argValue('requests') ?? 20_000)
 const connections = Number(argValue('connections') ?? 50)
 const top = Number(argValue('top') ?? 40)
+const keep = argValue('keep')
 
 /** `requests` GETs of `path` over `connections` keep-alive connections, one at a time on each. */
 async function load (base: string, path: string, headers: Record<string, string>, total: number): Promise<void> {
@@ -152,6 +153,12 @@ async function main (): Promise<void> {
     process.stdout.write(`instructions per request: ${totals === null ? '?' : per(Number(totals[1]))} in all, ${loop === null ? '?' : per(Number(loop[1]!.replace(/,/g, '')))} on the event loop\n\n`)
     const rows = [...costs].sort((a, b) => b[1] - a[1]).slice(0, top)
     for (const [name, n] of rows) process.stdout.write(`${per(n).padStart(8)}  ${name.slice(0, 140)}\n`)
+    if (keep !== undefined) {
+      // For callgrind_annotate --tree=caller by hand: the dump, and the JIT names it needs.
+      copyFileSync(file, join(keep, dump))
+      if (existsSync(perfMap)) copyFileSync(perfMap, join(keep, `perf-${sut.pid}.map`))
+      process.stdout.write(`\nkept ${join(keep, dump)}\n`)
+    }
     rmSync(perfMap, { force: true })
     // --perf-basic-prof also has V8 write a log per isolate into the working directory.
     for (const f of readdirSync(ROOT)) if (new RegExp(`^isolate-0x[0-9a-f]+-${sut.pid}-v8\\.log$`).test(f)) rmSync(join(ROOT, f), { force: true })
