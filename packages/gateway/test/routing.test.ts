@@ -116,3 +116,32 @@ test('a known path with a wrong method is 405 with Allow listing the configured 
   await put.arrayBuffer()
   assert.equal(backend.requests.length, 0)
 })
+
+test('a path without parameters is matched exactly as the router matches it, whatever form the URL takes', async (t) => {
+  const backend = await startBackend()
+  t.after(() => backend.close())
+  const svc = { services: { a: { type: 'http', url: `${backend.url}/items` } } }
+  const { url } = await startGateway({ http: { routes: { '/items': { GET: svc }, '/:other': { GET: { services: { a: { type: 'http', url: `${backend.url}/other` } } } } } } } as GatewayConfig, t)
+
+  // The query goes on to the service; the static path wins over the parametric one.
+  const q = await rawRequest(url, '/items?x=1&y=%20')
+  assert.equal(q.status, 200)
+  assert.equal(backend.requests.at(-1)!.url, '/items?x=1&y=%20')
+  // Percent-encoded and fragment forms are the router's to decode: the same route.
+  for (const path of ['/it%65ms', '/items#frag']) {
+    const r = await rawRequest(url, path)
+    assert.equal(r.status, 200, path)
+    assert.equal(backend.requests.at(-1)!.url, '/items', path)
+  }
+  // No case or trailing-slash folding: those are other paths (here the parametric route's, or none).
+  const upper = await rawRequest(url, '/ITEMS')
+  assert.equal(upper.status, 200)
+  assert.equal(backend.requests.at(-1)!.url, '/other')
+  const slash = await rawRequest(url, '/items/')
+  assert.equal(slash.status, 404)
+  // A method no route can have is not served by the path's route.
+  const before = backend.requests.length
+  const odd = await rawRequest(url, '/items', { method: 'PROPFIND' })
+  assert.ok(odd.status >= 400, `PROPFIND answered ${odd.status}`)
+  assert.equal(backend.requests.length, before)
+})

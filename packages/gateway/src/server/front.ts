@@ -56,6 +56,9 @@ export interface FrontOptions {
 }
 
 const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE']
+const ROUTE_METHOD_SET = new Set(ROUTE_METHODS)
+/** The parameters of a path that has none. */
+const NO_PARAMS: Readonly<Record<string, string | undefined>> = Object.freeze({})
 
 const CLIENT_ERRORS: Record<string, ErrorCode> = {
   HPE_HEADER_OVERFLOW: 'GW_ERR_HEADERS_TOO_LARGE',
@@ -180,6 +183,13 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
   // path, a body to read, a bad URL) goes on to fastify.
   const router = FindMyWay({ ignoreDuplicateSlashes: false, ignoreTrailingSlash: false, caseSensitive: true, maxParamLength: 2048 })
   for (const entry of table) router.on(ROUTE_METHODS as HTTPMethod[], entry.path, () => {}, entry)
+  // A path with no parameter or wildcard matches only itself, byte for byte (case-sensitive, no
+  // slash folding, `;` not a delimiter: the options above; a URL with `%` or `#` before its query
+  // misses here and is the router's to decode), and find-my-way ranks it above any
+  // parametric route: one Map lookup gives the router's answer without its walk, its decoded-URL
+  // and query objects (~1.5k instructions a request under callgrind). Anything else asks the router.
+  const staticPaths = new Map<string, PathEntry>()
+  for (const entry of table) if (!/[:*%?#]/.test(entry.path)) staticPaths.set(entry.path, entry)
   let toFastify: (req: IncomingMessage, res: ServerResponse) => void = () => { throw new Error('fastify has not built its server yet') }
   let closing = false
 
@@ -195,9 +205,17 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
     const method = req.method ?? 'GET'
     const h = req.headers
     if (BODYLESS.has(method) || (h['content-type'] === undefined && h['transfer-encoding'] === undefined && (h['content-length'] === undefined || h['content-length'] === '0'))) {
-      const found = router.find(method as HTTPMethod, req.url ?? '/')
-      if (found !== null) {
+      const url = req.url ?? '/'
+      const q = url.indexOf('?')
+      const path = q === -1 ? url : url.slice(0, q)
+      const known = ROUTE_METHOD_SET.has(method) && !path.includes('%') ? staticPaths.get(path) : undefined
+      if (known !== undefined) {
         // serve() never rejects: it answers its own failures.
+        serve(known, NO_PARAMS, requestId(h['x-request-id']), req, res, undefined, start)
+        return
+      }
+      const found = router.find(method as HTTPMethod, url)
+      if (found !== null) {
         serve(found.store as PathEntry, found.params, requestId(h['x-request-id']), req, res, undefined, start)
         return
       }
