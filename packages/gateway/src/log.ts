@@ -167,11 +167,17 @@ export function accessLog (log: Logger): AccessLog {
   const stream = (log as unknown as Record<symbol, { write: (line: string) => unknown, writeAscii?: (line: string) => unknown }>)[pino.symbols.streamSym]!
   const bindings = (log as unknown as Record<symbol, string>)[pino.symbols.chindingsSym]!
   const ascii = stream instanceof LineBuffer && !NON_ASCII.test(bindings)
+  // The time as text, made once per millisecond: Date.now() is past the small-integer range, so
+  // each conversion to text is a full double-to-string (FastDtoa, ~500 instructions under callgrind).
+  let now = 0
+  let nowText = '0'
   return (id, method, url, status, ms) => {
     if (log.levelVal > 30) return
+    const t = Date.now()
+    if (t !== now) { now = t; nowText = String(t) }
     const us = Math.round(ms * 1000)
     const frac = us % 1000
-    const line = `{"level":30,"time":${Date.now()}${bindings},"reqId":"${id}","method":"${method}","url":${JSON.stringify(url)},"status":${status},"ms":${(us - frac) / 1000}${MS_FRACTION[frac]},"msg":"request completed"}\n`
+    const line = `{"level":30,"time":${nowText}${bindings},"reqId":"${id}","method":"${method}","url":${JSON.stringify(url)},"status":${status},"ms":${(us - frac) / 1000}${MS_FRACTION[frac]},"msg":"request completed"}\n`
     if (ascii && !NON_ASCII.test(url)) (stream as LineBuffer).writeAscii(line)
     else stream.write(line)
   }

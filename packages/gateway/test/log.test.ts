@@ -143,6 +143,23 @@ test('the access line prints ms as Math.round(ms * 1000) / 1000 does, for every 
   assert.deepEqual(printed, values.map(ms => String(Math.round(ms * 1000) / 1000)))
 })
 
+test('each access line carries the millisecond it was written in', (t) => {
+  const { out, writes, close } = recorder()
+  t.after(close)
+  t.mock.timers.enable({ apis: ['Date'], now: 1_765_000_000_000 })
+  const log = pino({ level: 'info' }, new LineBuffer(out))
+  const access = accessLog(log)
+  access('a', 'GET', '/x', 200, 1)
+  access('b', 'GET', '/x', 200, 1)
+  t.mock.timers.tick(1)
+  access('c', 'GET', '/x', 200, 1)
+  t.mock.timers.tick(2500)
+  access('d', 'GET', '/x', 200, 1)
+  log.flush()
+  const times = writes.join('').trim().split('\n').map(l => (JSON.parse(l) as { time: number }).time)
+  assert.deepEqual(times, [1_765_000_000_000, 1_765_000_000_000, 1_765_000_000_001, 1_765_000_002_501])
+})
+
 test('a chunk with a non-ASCII URL is counted in bytes, so flush(cb) waits for all of them', (t) => {
   const writes: string[] = []
   const ee = new EventEmitter()
