@@ -126,7 +126,7 @@ async function main (): Promise<void> {
           .sign(new TextEncoder().encode(JWT_SECRET))
         headers = { authorization: `Bearer ${token}` }
       }
-    } else if (target in ANCHOR_FILES) {
+    } else if (Object.hasOwn(ANCHOR_FILES, target)) {
       args = ['--import', 'tsx', `bench/anchors/${ANCHOR_FILES[target]!}.ts`, '--upstream', h.env.backend]
       path = '/data'
     } else {

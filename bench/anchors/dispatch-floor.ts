@@ -1,13 +1,13 @@
 /**
  * Anchor: the floor of the gateway's own stack. A `node:http` server and an
  * undici Pool (the gateway's pool options), proxying through undici's dispatch
- * handler interface exactly as the gateway's passthrough does (`DirectCall` in
+ * handler interface the way the gateway's passthrough does (`DirectCall` in
  * packages/gateway/src/pipeline/stream.ts): the raw head filtered into a flat
  * list for `writeHead`, body chunks to `res.write` with back-pressure. None of
  * the gateway's features: no request id, no access log, no metrics, no
  * forwarding headers, no router. What the gateway costs over this is what its
- * features and its own code cost; what this costs against the other anchors is
- * the bound that no gateway built on `node:http` + undici gets under.
+ * features and its own code cost; what this costs against the other anchors
+ * bounds what a gateway built on `node:http` + undici can reach against them.
  * Usage: node --import tsx bench/anchors/dispatch-floor.ts --upstream http://127.0.0.1:PORT
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
