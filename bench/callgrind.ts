@@ -35,11 +35,10 @@ import { Client } from 'undici'
 import { argValue } from './lib/child.js'
 import { JWT_SECRET } from './lib/constants.js'
 import { freePort, installCleanup, ROOT, spawnChild, stopChild, waitForLine, type Child } from './lib/procs.js'
-import { gatewayConfig } from './lib/targets.js'
+import { gatewayConfig, PROXY_ANCHORS } from './lib/targets.js'
 import { startHarness, which } from './lib/setup.js'
 
 const run = promisify(execFile)
-const ANCHOR_FILES: Record<string, string> = { undici: 'undici-proxy', floor: 'dispatch-floor', fastify: 'fastify-reply-from' }
 const LISTENING = /listening on (https?:\/\/\S+)/
 
 const target = argValue('target') ?? 'gateway'
@@ -126,11 +125,11 @@ async function main (): Promise<void> {
           .sign(new TextEncoder().encode(JWT_SECRET))
         headers = { authorization: `Bearer ${token}` }
       }
-    } else if (Object.hasOwn(ANCHOR_FILES, target)) {
-      args = ['--import', 'tsx', `bench/anchors/${ANCHOR_FILES[target]!}.ts`, '--upstream', h.env.backend]
+    } else if (Object.hasOwn(PROXY_ANCHORS, target)) {
+      args = ['--import', 'tsx', PROXY_ANCHORS[target as keyof typeof PROXY_ANCHORS], '--upstream', h.env.backend]
       path = '/data'
     } else {
-      throw new Error(`--target must be gateway, ${Object.keys(ANCHOR_FILES).join(', ')}, not ${target}`)
+      throw new Error(`--target must be gateway, ${Object.keys(PROXY_ANCHORS).join(', ')}, not ${target}`)
     }
     const out = join(tmp, 'callgrind.out.%p')
     sut = spawnChild(target, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--perf-basic-prof', ...args], {})

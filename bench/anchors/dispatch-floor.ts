@@ -13,14 +13,17 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { Pool, type Dispatcher } from 'undici'
 import { argValue, exitWithParent, listenLoopback, requiredArg } from '../lib/child.js'
+import { HOP_BY_HOP } from '../lib/hop-by-hop.js'
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect'])
+/** The names a Connection header lists besides its usual values (which name no header). */
+function connectionListed (value: string | undefined): Set<string> | undefined {
+  return value === undefined || value === 'keep-alive' || value === 'close' ? undefined : new Set(value.toLowerCase().split(',').map(s => s.trim()))
+}
 
 /** The client's headers as undici's flat list, hop-by-hop ones (and those its Connection header names) left out. */
 function requestHeaders (headers: IncomingMessage['headers']): string[] {
   const out: string[] = []
-  const listed = headers.connection
-  const extra = typeof listed === 'string' && listed !== 'keep-alive' && listed !== 'close' ? new Set(listed.toLowerCase().split(',').map(s => s.trim())) : undefined
+  const extra = connectionListed(headers.connection)
   for (const name in headers) {
     const value = headers[name]
     if (value === undefined || HOP_BY_HOP.has(name) || extra?.has(name) === true) continue
@@ -46,11 +49,22 @@ class Call implements Dispatcher.DispatchHandler {
 
   onHeaders (statusCode: number, raw: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true
-    const out: string[] = []
+    // Like the gateway's downstreamRawHeaders: hop-by-hop names dropped in one pass, and the
+    // names the service's Connection header lists (rare) in a second.
+    let out: string[] = []
+    let connection: string | undefined
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i]!.toString('latin1')
-      if (HOP_BY_HOP.has(name.toLowerCase())) continue
+      const lower = name.toLowerCase()
+      if (lower === 'connection') connection = raw[i + 1]!.toString('latin1')
+      if (HOP_BY_HOP.has(lower)) continue
       out.push(name, raw[i + 1]!.toString('latin1'))
+    }
+    const extra = connectionListed(connection)
+    if (extra !== undefined) {
+      const kept: string[] = []
+      for (let i = 0; i < out.length; i += 2) if (!extra.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!)
+      out = kept
     }
     this.#res.writeHead(statusCode, out)
     this.#headSent = true

@@ -9,8 +9,7 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import { Pool } from 'undici'
 import { argValue, exitWithParent, listenLoopback, requiredArg } from '../lib/child.js'
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect'])
+import { HOP_BY_HOP } from '../lib/hop-by-hop.js'
 
 type Headers = Record<string, string | string[] | undefined>
 

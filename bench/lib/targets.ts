@@ -103,17 +103,22 @@ async function startTs (kind: TargetKind, file: string, args: string[]): Promise
   }
 }
 
+/** The proxy anchors' scripts, each started with `--upstream <backend>` (also by bench/callgrind.ts). */
+export const PROXY_ANCHORS = {
+  undici: 'bench/anchors/undici-proxy.ts',
+  floor: 'bench/anchors/dispatch-floor.ts',
+  fastify: 'bench/anchors/fastify-reply-from.ts'
+} as const satisfies Partial<Record<TargetKind, string>>
+
 /** Starts one anchor (the direct backend is already running and shared). */
 export async function startAnchor (env: HarnessEnv, kind: Exclude<TargetKind, 'gateway' | 'gateway-pass'>): Promise<Running> {
   switch (kind) {
     case 'direct':
       return { kind, base: env.backend, pid: env.backendPid, notes: [] }
     case 'undici':
-      return await startTs(kind, 'bench/anchors/undici-proxy.ts', ['--upstream', env.backend])
     case 'floor':
-      return await startTs(kind, 'bench/anchors/dispatch-floor.ts', ['--upstream', env.backend])
     case 'fastify':
-      return await startTs(kind, 'bench/anchors/fastify-reply-from.ts', ['--upstream', env.backend])
+      return await startTs(kind, PROXY_ANCHORS[kind], ['--upstream', env.backend])
     case 'bare-pubsub':
       if (env.redisUrl === undefined) throw new Error('no Redis (redis-server not on PATH)')
       return await startTs(kind, 'bench/anchors/bare-pubsub.ts', ['--redis', env.redisUrl, '--channel', REQUEST_CHANNEL])
