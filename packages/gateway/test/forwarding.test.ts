@@ -164,13 +164,13 @@ test('traceparent is continued (same trace, new span) or created', async (t) => 
 test('generated request ids are random version 4 UUIDs (RFC 9562 layout), distinct across a large batch', () => {
   const seen = new Set<string>()
   const v4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
-  // More than one 4 KiB pool of random bytes (256 ids each), so refills are crossed.
-  for (let i = 0; i < 5000; i++) {
+  // More than two 64 KiB pools of random bytes (4,096 ids each), so in-place refills are crossed.
+  for (let i = 0; i < 10_000; i++) {
     const id = uuid()
     assert.match(id, v4)
     seen.add(id)
   }
-  assert.equal(seen.size, 5000)
+  assert.equal(seen.size, 10_000)
   // Every hex digit shows up in every free position over the batch: no stuck bits.
   const digits = [...seen].map(id => id.replaceAll('-', ''))
   for (const pos of [0, 7, 13, 20, 31]) assert.equal(new Set(digits.map(d => d[pos])).size, 16, `position ${pos}`)
