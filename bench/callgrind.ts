@@ -27,7 +27,7 @@
  * A run takes 3–5 minutes.
  */
 import { execFile } from 'node:child_process'
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { SignJWT } from 'jose'
@@ -154,6 +154,7 @@ async function main (): Promise<void> {
     for (const [name, n] of rows) process.stdout.write(`${per(n).padStart(8)}  ${name.slice(0, 140)}\n`)
     if (keep !== undefined) {
       // For callgrind_annotate --tree=caller by hand: the dump, and the JIT names it needs.
+      mkdirSync(keep, { recursive: true })
       copyFileSync(file, join(keep, dump))
       if (existsSync(perfMap)) copyFileSync(perfMap, join(keep, `perf-${sut.pid}.map`))
       process.stdout.write(`\nkept ${join(keep, dump)}\n`)
