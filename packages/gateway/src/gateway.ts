@@ -169,7 +169,11 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
         route: compiled,
         handle: compose(policies, terminal),
         probe: policies[0]?.probe,
-        preflight: corsPreflight(target, deps)
+        preflight: corsPreflight(target, deps),
+        // Nothing around the fast path: the front door serves it by callbacks, without the handler's promise.
+        direct: direct && policies.length === 0 && terminal === streamTerminal
+          ? { service: only.transport as HttpServiceTransport, timeoutMs: only.timeoutMs, bodyLimit: compiled.bodyLimit }
+          : undefined
       }
       entry.methods.set(method, ep)
       summaries.push({ path, method, services: services.map(s => ({ name: s.name, type: s.config.type, stage: s.config.stage })), mode: direct ? 'passthrough' : streams ? 'stream' : 'buffered' })

@@ -172,3 +172,45 @@ test('a client that leaves cancels its service call on the passthrough, before t
   assert.equal(fine.status, 200)
   assert.deepEqual(await fine.json(), { ok: true })
 })
+
+test('the passthrough answers alike with nothing around it (served by callbacks) and with a policy around it (through its handler): 200, 413, 502, 504, each counted once', async (t) => {
+  const b = await startBackend((req, res) => {
+    if (req.url?.startsWith('/silent') === true) return // never answers
+    json(res, 200, { path: req.url })
+  })
+  t.after(() => b.close())
+  const port = await unusedPort()
+  const allow = { allowed: ['127.0.0.0/8', '::1'] }
+  const routes: Record<string, unknown> = {}
+  for (const [prefix, extra] of [['/bare', {}], ['/guarded', { allowList: allow }]] as const) {
+    routes[`${prefix}/ok`] = { GET: { ...extra, services: { s: { type: 'http', url: `${b.url}/ok` } } } }
+    routes[`${prefix}/limit`] = { POST: { ...extra, bodyLimitBytes: 10, services: { s: { type: 'http', url: `${b.url}/limit` } } } }
+    routes[`${prefix}/down`] = { GET: { ...extra, services: { s: { type: 'http', url: `http://127.0.0.1:${port}/x` } } } }
+    routes[`${prefix}/silent`] = { GET: { ...extra, services: { s: { type: 'http', url: `${b.url}/silent`, timeout: 200 } } } }
+  }
+  const { url, gw } = await startGateway({ http: { routes } } as unknown as GatewayConfig, t)
+  assert.ok(gw.routes().every(r => r.mode === 'passthrough'), 'every route takes the fast path')
+  const answers: Record<string, Array<[number, string | undefined, string | null]>> = {}
+  for (const prefix of ['/bare', '/guarded']) {
+    const seen: Array<[number, string | undefined, string | null]> = answers[prefix] = []
+    for (const [path, init] of [['ok', {}], ['limit', { method: 'POST', body: 'x'.repeat(50) }], ['down', {}], ['silent', {}]] as const) {
+      const res = await fetch(`${url}${prefix}/${path}`, { ...init, headers: ID }).catch((err: Error) => { throw new Error(`${prefix}/${path}: ${String(err.cause)}`) })
+      const body = await res.json() as { path?: string, error?: { code: string } }
+      seen.push([res.status, body.error?.code ?? body.path, res.headers.get('x-request-id')])
+    }
+  }
+  assert.deepEqual(answers['/bare'], [
+    [200, '/ok', ID['x-request-id']],
+    [413, 'GW_ERR_BODY_TOO_LARGE', ID['x-request-id']],
+    [502, 'GW_ERR_UPSTREAM_UNREACHABLE', ID['x-request-id']],
+    [504, 'GW_ERR_UPSTREAM_TIMEOUT', ID['x-request-id']]
+  ])
+  assert.deepEqual(answers['/guarded'], answers['/bare'])
+  // Each answer counted once, under its route and status.
+  const metrics = await gw.metrics.text()
+  for (const prefix of ['/bare', '/guarded']) {
+    for (const [path, method, status] of [['ok', 'GET', 200], ['limit', 'POST', 413], ['down', 'GET', 502], ['silent', 'GET', 504]] as const) {
+      assert.match(metrics, new RegExp(`switchyard_requests_total\\{route="${prefix}/${path}",method="${method}",status="${status}"\\} 1\\n`), `${prefix}/${path}`)
+    }
+  }
+})

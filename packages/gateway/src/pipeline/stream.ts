@@ -78,16 +78,25 @@ const SENT_HEADERS: Record<string, string> = Object.freeze({}) as Record<string,
  * nothing has been written yet.
  */
 export function streamDirect (service: HttpServiceTransport, greq: GatewayRequest, timeoutMs: number, bodyLimit: number, res: ServerResponse): Promise<GatewayResponse> {
-  return new Promise((resolve, reject) => {
-    let out: Outgoing
-    try {
-      out = outgoing(service, greq, bodyLimit)
-    } catch (err) {
-      reject(err)
-      return
-    }
-    new DirectCall(service, greq, res, out, timeoutMs, resolve, reject).send()
-  })
+  return new Promise((resolve, reject) => { sendDirect(service, greq, timeoutMs, bodyLimit, res, resolve, reject) })
+}
+
+/** How a fast-path call ends: `sent` once the answer went out (or was cut short after its head), `failed` while nothing was written. */
+export type DirectSent = (r: GatewayResponse, greq: GatewayRequest) => void
+export type DirectFailed = (err: unknown, greq: GatewayRequest) => void
+
+/**
+ * `streamDirect` without a promise: the call ends in `sent` or `failed`, each
+ * handed the request. For a route with no policy around the fast path, the
+ * front door passes two functions of its own (made once, at start), so a
+ * request costs no promise, executor or resolving functions.
+ */
+export function sendDirect (service: HttpServiceTransport, greq: GatewayRequest, timeoutMs: number, bodyLimit: number, res: ServerResponse, sent: DirectSent, failed: DirectFailed): void {
+  try {
+    new DirectCall(service, greq, res, outgoing(service, greq, bodyLimit), timeoutMs, sent, failed).send()
+  } catch (err) {
+    failed(err, greq) // before anything was sent: a body over the limit, say
+  }
 }
 
 /** Fires a call's precise timer (a module function and an argument: no closure per request). */
@@ -115,8 +124,8 @@ class DirectCall implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse
   readonly #out: Outgoing
   readonly #timeoutMs: number
-  readonly #resolve: (r: GatewayResponse) => void
-  readonly #reject: (err: unknown) => void
+  readonly #done: DirectSent
+  readonly #fail: DirectFailed
   #attempt = -1
   #target: Target | undefined = undefined
   /** The status sent to the client; 0 while the head is not out. */
@@ -131,14 +140,14 @@ class DirectCall implements Dispatcher.DispatchHandler {
   #clientLeft = false
   #resume: (() => void) | undefined = undefined
 
-  constructor (service: HttpServiceTransport, greq: GatewayRequest, res: ServerResponse, out: Outgoing, timeoutMs: number, resolve: (r: GatewayResponse) => void, reject: (err: unknown) => void) {
+  constructor (service: HttpServiceTransport, greq: GatewayRequest, res: ServerResponse, out: Outgoing, timeoutMs: number, done: DirectSent, fail: DirectFailed) {
     this.#service = service
     this.#greq = greq
     this.#res = res
     this.#out = out
     this.#timeoutMs = timeoutMs
-    this.#resolve = resolve
-    this.#reject = reject
+    this.#done = done
+    this.#fail = fail
     // 'close' also follows a complete answer: clientGone() tells the two apart.
     res.on('close', () => { this.clientGone() })
   }
@@ -146,7 +155,7 @@ class DirectCall implements Dispatcher.DispatchHandler {
   /** Starts the next attempt. */
   send (): void {
     if (this.#clientLeft) { // it left while a retry was about to start
-      this.#reject(new GatewayError('GW_ERR_CLIENT_CLOSED', { service: this.#service.name }))
+      this.#fail(new GatewayError('GW_ERR_CLIENT_CLOSED', { service: this.#service.name }), this.#greq)
       return
     }
     this.#attempt++
@@ -238,7 +247,7 @@ class DirectCall implements Dispatcher.DispatchHandler {
     }
     this.#res.end()
     this.#service.targets.succeeded(target)
-    this.#resolve({ status: this.#status, headers: SENT_HEADERS, body: undefined, sent: true })
+    this.#done({ status: this.#status, headers: SENT_HEADERS, body: undefined, sent: true }, this.#greq)
   }
 
   onError (err: Error): void {
@@ -255,7 +264,7 @@ class DirectCall implements Dispatcher.DispatchHandler {
     if (this.#status !== 0) {
       // The head is out: all that is left is to cut the response short.
       this.#res.destroy()
-      this.#resolve({ status: this.#status, headers: SENT_HEADERS, body: undefined, sent: true })
+      this.#done({ status: this.#status, headers: SENT_HEADERS, body: undefined, sent: true }, this.#greq)
       return
     }
     const e = upstreamError(err, service.name, this.#timedOut)
@@ -264,7 +273,7 @@ class DirectCall implements Dispatcher.DispatchHandler {
       this.#retry()
       return
     }
-    this.#reject(e)
+    this.#fail(e, this.#greq)
   }
 
   /** The next attempt starts after undici has finished with this one. */

@@ -18,7 +18,7 @@ import { GatewayError, errorBody, isGatewayError, type ErrorCode } from '@switch
 import type { CompiledRoute } from '../pipeline/route.js'
 import type { Handler } from '../policies/types.js'
 import type { HttpServiceTransport } from '../transports/http-service.js'
-import { streamDirect } from '../pipeline/stream.js'
+import { sendDirect, streamDirect } from '../pipeline/stream.js'
 import type { GatewayRequest, GatewayResponse, RequestBody } from '../pipeline/types.js'
 import { errorResponse } from '../pipeline/respond.js'
 import { requestId, traceparent } from './forwarding.js'
@@ -35,6 +35,15 @@ export interface Endpoint {
   probe?: ((greq: GatewayRequest) => GatewayResponse | undefined) | undefined
   /** Answers a CORS preflight for this method when the path has no OPTIONS route of its own. */
   preflight?: Handler | undefined
+  /** Set when `handle` is the passthrough fast path with no policy around it: served by callbacks (`sendDirect`). */
+  direct?: DirectTarget | undefined
+}
+
+/** The one service of a fast-path route, and its limits (what `directTerminal` is made with). */
+export interface DirectTarget {
+  service: HttpServiceTransport
+  timeoutMs: number
+  bodyLimit: number
 }
 
 export interface PathEntry {
@@ -137,9 +146,12 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
    * Serves one request of a configured path, whichever way it arrived: the
    * endpoint for its method (or 405), the request read into a GatewayRequest,
    * then the composed handler (whose terminal may be the passthrough fast
-   * path, which answers by itself and returns a `sent` answer).
+   * path, which answers by itself and returns a `sent` answer). A route with
+   * nothing around the fast path (`Endpoint.direct`) is served by callbacks
+   * instead (`directSent`, `directFailed`), without a promise. Never rejects,
+   * never throws: it answers its own failures.
    */
-  async function serve (entry: PathEntry, params: Record<string, string | undefined>, id: string, req: IncomingMessage, res: ServerResponse, payload: Readable | undefined, start: number): Promise<void> {
+  function serve (entry: PathEntry, params: Record<string, string | undefined>, id: string, req: IncomingMessage, res: ServerResponse, payload: Readable | undefined, start: number): Promise<void> | undefined {
     try {
       const method = req.method ?? 'GET'
       let ep = entry.methods.get(method) ?? (method === 'HEAD' ? entry.methods.get('GET') : undefined) ?? (method !== 'TRACE' ? entry.methods.get('ALL') : undefined)
@@ -156,25 +168,66 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
       if (ep === undefined || handle === undefined) {
         writeResponse(res, errorResponse(new GatewayError('GW_ERR_METHOD_NOT_ALLOWED'), id, { allow: entry.allow }), id, log)
         completed(access, metrics, entry.path, id, req, 405, start)
-        return
+        return undefined
       }
-      const greq = new FrontRequest(id, req, res, entry.path, params, payload, trust, log)
-      let gres: GatewayResponse | undefined
-      try {
-        if (handle === ep.handle && ep.probe !== undefined) gres = ep.probe(greq)
-        gres ??= await handle(greq)
-      } catch (err) {
-        gres = failed(err, greq.id, log)
+      const greq = new FrontRequest(id, req, res, entry.path, params, payload, trust, log, start)
+      if (handle === ep.handle) {
+        const direct = ep.direct
+        if (direct !== undefined) {
+          sendDirect(direct.service, greq, direct.timeoutMs, direct.bodyLimit, res, directSent, directFailed)
+          return undefined
+        }
+        let hit: GatewayResponse | undefined
+        try {
+          hit = ep.probe?.(greq)
+        } catch (err) {
+          hit = failed(err, greq.id, log)
+        }
+        if (hit !== undefined) {
+          answer(greq, hit)
+          return undefined
+        }
       }
-      writeResponse(res, gres, greq.id, log, greq.responseHeaders)
-      completed(access, metrics, entry.path, id, req, gres.status, start)
+      return run(handle, greq)
     } catch (err) {
-      // A failure outside the pipeline (writing the answer's head, the log line): a 500, or a cut
-      // connection once the head is out. Caught here rather than by a .catch() on every call.
-      log.error({ err }, 'request failed outside the pipeline')
-      if (!res.headersSent) res.writeHead(500).end()
-      else res.destroy()
+      outside(err, res)
+      return undefined
     }
+  }
+
+  /** The composed handler's answer, written and logged. */
+  async function run (handle: Handler, greq: FrontRequest): Promise<void> {
+    let gres: GatewayResponse
+    try {
+      gres = await handle(greq)
+    } catch (err) {
+      gres = failed(err, greq.id, log)
+    }
+    answer(greq, gres)
+  }
+
+  /** Writes an answer (unless it went out already) and logs it. */
+  function answer (greq: FrontRequest, gres: GatewayResponse): void {
+    try {
+      writeResponse(greq.response, gres, greq.id, log, greq.responseHeaders)
+      completed(access, metrics, greq.route, greq.id, greq.request, gres.status, greq.start)
+    } catch (err) {
+      outside(err, greq.response)
+    }
+  }
+
+  /** How a route with nothing around the fast path ends (`sendDirect`): made once, not per request. */
+  const directSent = (gres: GatewayResponse, greq: GatewayRequest): void => { answer(greq as FrontRequest, gres) }
+  const directFailed = (err: unknown, greq: GatewayRequest): void => { answer(greq as FrontRequest, failed(err, greq.id, log)) }
+
+  /**
+   * A failure outside the pipeline (writing the answer's head, the log line): a 500, or a cut
+   * connection once the head is out. Caught where it happens rather than by a .catch() on every call.
+   */
+  function outside (err: unknown, res: ServerResponse): void {
+    log.error({ err }, 'request failed outside the pipeline')
+    if (!res.headersSent) res.writeHead(500).end()
+    else res.destroy()
   }
 
   // Configured paths are looked up here, before fastify builds its request and
@@ -342,10 +395,13 @@ class FrontRequest implements GatewayRequest {
   readonly log: Logger
   /** The client's response, for the fast path (directTerminal). */
   readonly response: ServerResponse
+  /** The client's request, and when the front door took it (`performance.now()`), for its log line. */
+  readonly request: IncomingMessage
+  readonly start: number
   #signal: AbortSignal | undefined
   #traceparent: string | undefined
 
-  constructor (id: string, req: IncomingMessage, res: ServerResponse, route: string, params: Record<string, string | undefined>, payload: Readable | undefined, trust: TrustFn, log: Logger) {
+  constructor (id: string, req: IncomingMessage, res: ServerResponse, route: string, params: Record<string, string | undefined>, payload: Readable | undefined, trust: TrustFn, log: Logger, start: number) {
     const url = req.url ?? '/'
     const q = url.indexOf('?')
     const socket = req.socket
@@ -371,6 +427,8 @@ class FrontRequest implements GatewayRequest {
     this.responseHeaders = undefined
     this.log = log
     this.response = res
+    this.request = req
+    this.start = start
     this.#signal = undefined
     this.#traceparent = undefined
     if (trusted) {
