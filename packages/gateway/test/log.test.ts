@@ -112,33 +112,6 @@ test('a chunk is written as soon as the gathered lines reach CHUNK characters, i
   assert.deepEqual(writes, [line.repeat(lines)])
 })
 
-test('a line longer than a chunk is written whole and on its own, after the lines before it', (t) => {
-  const { out, writes, close } = recorder()
-  t.after(close)
-  const buf = new LineBuffer(out)
-  buf.write('before\n')
-  const long = `${'y'.repeat(3 * CHUNK)}\n`
-  buf.writeAscii(long)
-  assert.deepEqual(writes, ['before\n', long])
-  buf.write('after\n')
-  buf.flush()
-  assert.deepEqual(writes, ['before\n', long, 'after\n'])
-})
-
-test('a UTF-8 line that may not fit the room left in a chunk starts the next one, bytes intact', (t) => {
-  const { out, writes, close } = recorder()
-  t.after(close)
-  const buf = new LineBuffer(out)
-  // Just under CHUNK bytes of ASCII: no write yet, and less room left than 3 bytes per character of the next line.
-  const ascii = `${'a'.repeat(CHUNK - 2)}\n`
-  buf.writeAscii(ascii)
-  assert.equal(writes.length, 0)
-  // CHUNK / 2 + 1 characters, so up to 1.5 CHUNK bytes: more than the room left, less than a whole chunk's.
-  const wide = `${'\u00e9\u20ac'.repeat(CHUNK / 4)}\n` // 2 + 3 bytes per pair: 1.25 CHUNK bytes
-  buf.write(wide)
-  assert.deepEqual(writes, [ascii, wide], 'the gathered lines first, then the wide line whole')
-})
-
 test(`lines below CHUNK are written by the timer, every ${FLUSH_MS} ms`, (t) => {
   t.mock.timers.enable({ apis: ['setInterval'] })
   const { out, writes, close } = recorder()
