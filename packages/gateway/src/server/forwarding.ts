@@ -66,14 +66,33 @@ export function uuid (): string {
   return UUID_TEXT.toString('latin1', 0, 36)
 }
 
-/** Continues the client's trace with a new span of the gateway's, or starts one. */
+/** Writes `bytes` pool bytes from `at` as hex into `out` from `j`. */
+function hexInto (out: Buffer, j: number, at: number, bytes: number): void {
+  const p = pool
+  for (let i = 0; i < bytes; i++) {
+    const b = p[at + i]!
+    out[j++] = HEX_CODES[2 * b]!
+    out[j++] = HEX_CODES[2 * b + 1]!
+  }
+}
+
+/** `00-<trace id>-<span id>-01`: the dashes and flags stay, the ids are written over for each new trace. */
+const TRACE_TEXT = Buffer.from(`00-${'0'.repeat(32)}-${'0'.repeat(16)}-01`, 'latin1')
+
+/**
+ * Continues the client's trace with a new span of the gateway's, or starts
+ * one. A new trace (the usual case) is written into one 55-byte buffer and
+ * read out as one string, as `uuid()` is: not two hex strings and a template.
+ */
 export function traceparent (header: string | string[] | undefined): string {
-  const span = randomHex(8)
   if (typeof header === 'string') {
     const m = TRACEPARENT.exec(header.trim().toLowerCase())
-    if (m !== null && m[1] !== 'ff' && !/^0+$/.test(m[2]!) && !/^0+$/.test(m[3]!)) return `00-${m[2]}-${span}-${m[4]}`
+    if (m !== null && m[1] !== 'ff' && !/^0+$/.test(m[2]!) && !/^0+$/.test(m[3]!)) return `00-${m[2]}-${randomHex(8)}-${m[4]}`
   }
-  return `00-${randomHex(16)}-${span}-01`
+  const at = take(24)
+  hexInto(TRACE_TEXT, 3, at, 16) // the trace id
+  hexInto(TRACE_TEXT, 36, at + 16, 8) // the span id
+  return TRACE_TEXT.toString('latin1', 0, 55)
 }
 
 /** Appends the forwarding headers to a flat `[name, value, …]` list (the streaming path's). */
