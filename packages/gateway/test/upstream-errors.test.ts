@@ -9,6 +9,9 @@ import { once } from 'node:events'
 import assert from 'node:assert/strict'
 import { startBackend, unusedPort, json } from './helpers/backend.js'
 import { startGateway } from './helpers/gateway.js'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import { createGateway } from '../src/gateway.js'
 import type { GatewayConfig } from '../src/config/types.js'
 
 const ID = { 'x-request-id': 'req-upstream-test' }
@@ -213,4 +216,31 @@ test('the passthrough answers alike with nothing around it (served by callbacks)
       assert.match(metrics, new RegExp(`switchyard_requests_total\\{route="${prefix}/${path}",method="${method}",status="${status}"\\} 1\\n`), `${prefix}/${path}`)
     }
   }
+})
+
+test('a failure while logging why a service call failed still answers (500), on the callback path and through a policy, and the gateway keeps serving', async (t) => {
+  const port = await unusedPort()
+  const ok = await startBackend((_req, res) => json(res, 200, { ok: true }))
+  t.after(() => ok.close())
+  const logger = pino({ level: 'info' }, new Writable({ write (_chunk, _enc, cb) { cb() } }))
+  logger.warn = () => { throw new Error('the log broke') } // failed() logs a 5xx reason at warn
+  const down = { type: 'http', url: `http://127.0.0.1:${port}/x` }
+  const gw = createGateway({
+    http: {
+      routes: {
+        '/bare': { GET: { services: { s: down } } },
+        '/guarded': { GET: { allowList: { allowed: ['127.0.0.0/8', '::1'] }, services: { s: down } } },
+        '/fine': { GET: { services: { s: { type: 'http', url: ok.url } } } }
+      }
+    }
+  } as unknown as GatewayConfig, { logger })
+  const url = await gw.listen(0, '127.0.0.1')
+  t.after(async () => { await gw.close() })
+  for (const path of ['/bare', '/guarded']) {
+    const res = await fetch(url + path)
+    await res.arrayBuffer()
+    assert.equal(res.status, 500, path)
+  }
+  const fine = await fetch(`${url}/fine`)
+  assert.deepEqual(await fine.json(), { ok: true })
 })

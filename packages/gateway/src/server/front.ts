@@ -181,7 +181,8 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
         try {
           hit = ep.probe?.(greq)
         } catch (err) {
-          hit = failed(err, greq.id, log)
+          answerError(greq, err)
+          return undefined
         }
         if (hit !== undefined) {
           answer(greq, hit)
@@ -195,13 +196,14 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
     }
   }
 
-  /** The composed handler's answer, written and logged. */
+  /** The composed handler's answer, written and logged. Never rejects. */
   async function run (handle: Handler, greq: FrontRequest): Promise<void> {
     let gres: GatewayResponse
     try {
       gres = await handle(greq)
     } catch (err) {
-      gres = failed(err, greq.id, log)
+      answerError(greq, err)
+      return
     }
     answer(greq, gres)
   }
@@ -216,9 +218,21 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
     }
   }
 
+  /** A thrown error as the answer (`failed`: logged with its reason), written and logged. */
+  function answerError (greq: FrontRequest, err: unknown): void {
+    let gres: GatewayResponse
+    try {
+      gres = failed(err, greq.id, log)
+    } catch (e) {
+      outside(e, greq.response)
+      return
+    }
+    answer(greq, gres)
+  }
+
   /** How a route with nothing around the fast path ends (`sendDirect`): made once, not per request. */
   const directSent = (gres: GatewayResponse, greq: GatewayRequest): void => { answer(greq as FrontRequest, gres) }
-  const directFailed = (err: unknown, greq: GatewayRequest): void => { answer(greq as FrontRequest, failed(err, greq.id, log)) }
+  const directFailed = (err: unknown, greq: GatewayRequest): void => { answerError(greq as FrontRequest, err) }
 
   /**
    * A failure outside the pipeline (writing the answer's head, the log line): a 500, or a cut
