@@ -13,15 +13,11 @@
  * /dev/null; the anchors proxy `/data`), with `--inspect` on a free port.
  */
 import { execFile } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { SignJWT } from 'jose'
 import { WebSocket } from 'undici'
 import { argValue } from './lib/child.js'
-import { JWT_SECRET } from './lib/constants.js'
 import { freePort, installCleanup, ROOT, spawnChild, stopChild, waitForLine, type Child } from './lib/procs.js'
-import { gatewayConfig, PROXY_ANCHORS } from './lib/targets.js'
+import { targetByHand } from './lib/targets.js'
 import { startHarness, which } from './lib/setup.js'
 
 const run = promisify(execFile)
@@ -68,27 +64,9 @@ async function main (): Promise<void> {
   const h = await startHarness({ needRedis: target === 'gateway' && route !== '/pass', needNginx: false, serviceModes: [] })
   let sut: Child | undefined
   try {
-    let args: string[]
-    let path = route
-    let headers: Record<string, string> = {}
     const inspect = await freePort()
-    if (target === 'gateway') {
-      const config = join(h.env.tmp, 'gateway.json')
-      writeFileSync(config, JSON.stringify(gatewayConfig(h.env, [route], true)))
-      args = [`--inspect=127.0.0.1:${inspect}`, h.env.gatewayBin, 'start', '-c', config, '--port', String(await freePort())]
-      if (route === '/jwt') {
-        const token = await new SignJWT({ sub: 'bench-user', scope: 'bench' })
-          .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('24h')
-          .sign(new TextEncoder().encode(JWT_SECRET))
-        headers = { authorization: `Bearer ${token}` }
-      }
-    } else if (Object.hasOwn(PROXY_ANCHORS, target)) {
-      args = [`--inspect=127.0.0.1:${inspect}`, '--import', 'tsx', PROXY_ANCHORS[target as keyof typeof PROXY_ANCHORS], '--upstream', h.env.backend]
-      path = '/data'
-    } else {
-      throw new Error(`--target must be gateway, ${Object.keys(PROXY_ANCHORS).join(', ')}, not ${target}`)
-    }
-    sut = spawnChild(target, process.execPath, args, {})
+    const { args, path, headers } = await targetByHand(h.env, target, route)
+    sut = spawnChild(target, process.execPath, [`--inspect=127.0.0.1:${inspect}`, ...args], {})
     const url = (await waitForLine(sut, LISTENING, 30_000))[1]!.replace(/\/$/, '') + path
     await wrk(url, warmupSeconds, headers)
     const session = await inspector(inspect)

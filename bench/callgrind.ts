@@ -31,15 +31,13 @@
  * A run takes 3–5 minutes.
  */
 import { execFile } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { SignJWT } from 'jose'
 import { Client } from 'undici'
 import { argValue } from './lib/child.js'
-import { JWT_SECRET } from './lib/constants.js'
-import { freePort, installCleanup, ROOT, spawnChild, stopChild, waitForLine, type Child } from './lib/procs.js'
-import { gatewayConfig, PROXY_ANCHORS } from './lib/targets.js'
+import { installCleanup, ROOT, spawnChild, stopChild, waitForLine, type Child } from './lib/procs.js'
+import { targetByHand } from './lib/targets.js'
 import { startHarness, which } from './lib/setup.js'
 
 const run = promisify(execFile)
@@ -116,25 +114,7 @@ async function main (): Promise<void> {
   const tmp = h.env.tmp
   let sut: Child | undefined
   try {
-    let args: string[]
-    let path = route
-    let headers: Record<string, string> = {}
-    if (target === 'gateway') {
-      const config = join(tmp, 'gateway.json')
-      writeFileSync(config, JSON.stringify(gatewayConfig(h.env, [route], true)))
-      args = [h.env.gatewayBin, 'start', '-c', config, '--port', String(await freePort())]
-      if (route === '/jwt') {
-        const token = await new SignJWT({ sub: 'bench-user', scope: 'bench' })
-          .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('24h')
-          .sign(new TextEncoder().encode(JWT_SECRET))
-        headers = { authorization: `Bearer ${token}` }
-      }
-    } else if (Object.hasOwn(PROXY_ANCHORS, target)) {
-      args = ['--import', 'tsx', PROXY_ANCHORS[target as keyof typeof PROXY_ANCHORS], '--upstream', h.env.backend]
-      path = '/data'
-    } else {
-      throw new Error(`--target must be gateway, ${Object.keys(PROXY_ANCHORS).join(', ')}, not ${target}`)
-    }
+    const { args, path, headers } = await targetByHand(h.env, target, route)
     const out = join(tmp, 'callgrind.out.%p')
     sut = spawnChild(target, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--perf-basic-prof', ...args], {})
     const base = (await waitForLine(sut, LISTENING, 600_000))[1]!.replace(/\/$/, '')

@@ -13,8 +13,6 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { dirname, relative } from 'node:path'
-import { SignJWT } from 'jose'
-import { JWT_SECRET } from './lib/constants.js'
 import { runLoad } from './lib/load.js'
 import { FULL_ROUNDS, parseOptions, type Options } from './lib/options.js'
 import { cpuSeconds, peakRssKb, processTree, resetPeakRss } from './lib/proc-stats.js'
@@ -23,7 +21,7 @@ import { evaluateBars, median, renderReport, type RunInfo, type Sample, type Sce
 import { checkAnchor, checkData, SCENARIO_IDS, SCENARIOS, verify, type Scenario } from './lib/scenarios.js'
 import { describeTools, startHarness, type Harness } from './lib/setup.js'
 import { runSoak } from './lib/soak.js'
-import { startAnchor, startGateway, TARGET_LABELS, type Running, type TargetKind } from './lib/targets.js'
+import { jwtHeaders, startAnchor, startGateway, TARGET_LABELS, type Running, type TargetKind } from './lib/targets.js'
 
 const log = (line: string): void => { process.stderr.write(line + '\n') }
 
@@ -204,12 +202,9 @@ async function main (): Promise<void> {
       await runSoak(opts, h, runInfo(opts, h, `soak (${opts.requests.toLocaleString('en-US')} requests per route)`))
       return
     }
-    const token = await new SignJWT({ sub: 'bench-user', scope: 'bench' })
-      .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('24h')
-      .sign(new TextEncoder().encode(JWT_SECRET))
-    const jwtHeaders = { authorization: `Bearer ${token}` }
+    const jwt = await jwtHeaders()
     const results: ScenarioResult[] = []
-    for (const sc of scenarios) results.push(await runScenario(sc, h, opts, jwtHeaders))
+    for (const sc of scenarios) results.push(await runScenario(sc, h, opts, jwt))
     const full = opts.rounds === FULL_ROUNDS && opts.durationS === 10 && opts.warmupS === 2 && opts.connections === 50 && opts.scenarios.length === SCENARIO_IDS.length && opts.targets === undefined
     const mode = opts.quick ? 'quick' : full ? 'full' : 'custom'
     const info = runInfo(opts, h, mode)

@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { SignJWT } from 'jose'
 import { startNginx } from '../anchors/nginx.js'
 import { JWT_SECRET, REQUEST_CHANNEL } from './constants.js'
 import { failureReason, freePort, ROOT, spawnChild, spawnTs, stopChild, waitForLine, type Child } from './procs.js'
@@ -128,4 +129,37 @@ export async function startAnchor (env: HarnessEnv, kind: Exclude<TargetKind, 'g
       return { kind, base: `http://127.0.0.1:${port}`, pid: child.pid, child, notes: [] }
     }
   }
+}
+
+/** The JWT scenario's request headers: a bearer token signed with the benchmark's HS256 secret, valid for a day. */
+export async function jwtHeaders (): Promise<Record<string, string>> {
+  const token = await new SignJWT({ sub: 'bench-user', scope: 'bench' })
+    .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('24h')
+    .sign(new TextEncoder().encode(JWT_SECRET))
+  return { authorization: `Bearer ${token}` }
+}
+
+/** One target started by hand rather than by the harness's rounds: node's arguments after its own flags, the path to load, and the headers to send. */
+export interface HandTarget { args: string[], path: string, headers: Record<string, string> }
+
+/**
+ * How bench/callgrind.ts and bench/alloc.ts start one target, each putting its
+ * own node flags (a profiler's) before `args`: the gateway CLI serving only
+ * `route` of the template (logging at info to /dev/null; `/jwt` with the
+ * scenario's bearer token), or a proxy anchor in front of the backend (`/data`).
+ */
+export async function targetByHand (env: HarnessEnv, target: string, route: string): Promise<HandTarget> {
+  if (target === 'gateway') {
+    const config = join(env.tmp, 'gateway.json')
+    writeFileSync(config, JSON.stringify(gatewayConfig(env, [route], true)))
+    return {
+      args: [env.gatewayBin, 'start', '-c', config, '--port', String(await freePort())],
+      path: route,
+      headers: route === '/jwt' ? await jwtHeaders() : {}
+    }
+  }
+  if (Object.hasOwn(PROXY_ANCHORS, target)) {
+    return { args: ['--import', 'tsx', PROXY_ANCHORS[target as keyof typeof PROXY_ANCHORS], '--upstream', env.backend], path: '/data', headers: {} }
+  }
+  throw new Error(`--target must be gateway, ${Object.keys(PROXY_ANCHORS).join(', ')}, not ${target}`)
 }
