@@ -10,7 +10,7 @@ import { validateConfig, unsupportedUses } from './config/validate.js'
 import { createLogger } from './log.js'
 import { Metrics } from './metrics.js'
 import { CompiledRoute, DEFAULT_TIMEOUT_MS, type CompiledService } from './pipeline/route.js'
-import { createFront, directTerminal, type Endpoint, type Front, type PathEntry } from './server/front.js'
+import { createFront, directTerminal, type DirectTarget, type Endpoint, type Front, type PathEntry } from './server/front.js'
 import { compileTrust } from './server/trust.js'
 import { PoolRegistry } from './transports/http.js'
 import { HttpServiceTransport } from './transports/http-service.js'
@@ -157,9 +157,11 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
         only.config.getUrl === undefined
       const policies = routePolicies(target, deps)
       // The passthrough fast path when no policy needs to see the answer (policies/types.ts `transparent`).
-      const direct = streams && policies.every(p => p.transparent === true)
-      const streamTerminal: Handler = direct
-        ? directTerminal(only.transport as HttpServiceTransport, only.timeoutMs, compiled.bodyLimit)
+      const direct: DirectTarget | undefined = streams && policies.every(p => p.transparent === true)
+        ? { service: only.transport as HttpServiceTransport, timeoutMs: only.timeoutMs, bodyLimit: compiled.bodyLimit }
+        : undefined
+      const streamTerminal: Handler = direct !== undefined
+        ? directTerminal(direct)
         : async (greq) => await streamService(only.transport as HttpServiceTransport, greq, only.timeoutMs, compiled.bodyLimit)
       // A streaming route does not call the service's invoke: its breaker (the same one) wraps the stream instead.
       const terminal: Handler = streams
@@ -171,12 +173,10 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
         probe: policies[0]?.probe,
         preflight: corsPreflight(target, deps),
         // Nothing around the fast path: the front door serves it by callbacks, without the handler's promise.
-        direct: direct && policies.length === 0 && terminal === streamTerminal
-          ? { service: only.transport as HttpServiceTransport, timeoutMs: only.timeoutMs, bodyLimit: compiled.bodyLimit }
-          : undefined
+        direct: policies.length === 0 && terminal === streamTerminal ? direct : undefined
       }
       entry.methods.set(method, ep)
-      summaries.push({ path, method, services: services.map(s => ({ name: s.name, type: s.config.type, stage: s.config.stage })), mode: direct ? 'passthrough' : streams ? 'stream' : 'buffered' })
+      summaries.push({ path, method, services: services.map(s => ({ name: s.name, type: s.config.type, stage: s.config.stage })), mode: direct !== undefined ? 'passthrough' : streams ? 'stream' : 'buffered' })
     }
     const allow = new Set<string>()
     for (const m of entry.methods.keys()) {

@@ -39,7 +39,7 @@ export interface Endpoint {
   direct?: DirectTarget | undefined
 }
 
-/** The one service of a fast-path route, and its limits (what `directTerminal` is made with). */
+/** The one service of a fast-path route, and its limits: what `directTerminal` is made with, and `Endpoint.direct`. */
 export interface DirectTarget {
   service: HttpServiceTransport
   timeoutMs: number
@@ -370,7 +370,7 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
  * transparent policies may wrap it (policies/types.ts), since nobody can
  * change an answer that is already out.
  */
-export function directTerminal (service: HttpServiceTransport, timeoutMs: number, bodyLimit: number): Handler {
+export function directTerminal ({ service, timeoutMs, bodyLimit }: DirectTarget): Handler {
   // Not async: streamDirect's promise is the handler's (one promise a request, not two).
   return function passthrough (greq: GatewayRequest): Promise<GatewayResponse> {
     return streamDirect(service, greq, timeoutMs, bodyLimit, (greq as FrontRequest).response)
