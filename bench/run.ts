@@ -87,7 +87,9 @@ async function measure (run: Running, url: string, headers: Record<string, strin
 }
 
 async function runScenario (sc: Scenario, h: Harness, opts: Options, jwtHeaders: Record<string, string>): Promise<ScenarioResult> {
-  const kinds = (['gateway', ...sc.anchors] as TargetKind[]).filter(k => opts.targets === undefined || opts.targets.has(k))
+  // The baseline (--baseline) runs beside the gateway in every scenario, whatever --targets says.
+  const kinds = (['gateway', ...(opts.baseline !== undefined ? ['gateway-baseline'] : []), ...sc.anchors] as TargetKind[])
+    .filter(k => opts.targets === undefined || opts.targets.has(k) || k === 'gateway-baseline')
   const headers = sc.jwt === true ? jwtHeaders : {}
   const results: TargetResult[] = []
   const running = new Map<TargetKind, Running>()
@@ -100,8 +102,9 @@ async function runScenario (sc: Scenario, h: Harness, opts: Options, jwtHeaders:
       let run: Running
       try {
         if (kind === 'gateway-pass') return // the gateway's own /pass route: set up once the gateway is up
-        if (kind === 'gateway') {
-          run = await startGateway(h.env, sc.id, kinds.includes('gateway-pass') ? [sc.route, PASS_ROUTE] : [sc.route])
+        if (kind === 'gateway' || kind === 'gateway-baseline') {
+          const routes = kinds.includes('gateway-pass') ? [sc.route, PASS_ROUTE] : [sc.route]
+          run = kind === 'gateway' ? await startGateway(h.env, sc.id, routes) : await startGateway(h.env, sc.id, routes, h.env.baselineBin, kind)
         } else {
           if (kind === 'bare-pubsub' && h.service?.pubsub == null) throw new Error(`no Redis pub/sub service (${h.service?.notes.join('; ') ?? 'Redis not started'})`)
           run = await startAnchor(h.env, kind)
@@ -114,11 +117,12 @@ async function runScenario (sc: Scenario, h: Harness, opts: Options, jwtHeaders:
       }
       running.set(kind, run)
       r.notes.push(...run.notes)
-      if (kind === 'gateway' && sc.service !== undefined && h.service?.[sc.service] == null) {
+      const isGateway = kind === 'gateway' || kind === 'gateway-baseline'
+      if (isGateway && sc.service !== undefined && h.service?.[sc.service] == null) {
         r.status = 'skipped'
         r.reason = `the Redis service has no ${sc.service} mode (${h.service?.notes.join('; ') ?? 'Redis not started'})`
       } else {
-        const problem = await verify(run.base + (kind === 'gateway' ? sc.route : sc.anchorPath), headers, kind === 'gateway' ? sc.checkGateway : checkAnchor(sc))
+        const problem = await verify(run.base + (isGateway ? sc.route : sc.anchorPath), headers, isGateway ? sc.checkGateway : checkAnchor(sc))
         if (problem !== undefined) { r.status = 'failed'; r.reason = `check failed: ${problem}` }
       }
       if (r.status !== 'ok') {
@@ -155,7 +159,7 @@ async function runScenario (sc: Scenario, h: Harness, opts: Options, jwtHeaders:
       const order = live.map((_, i) => live[(i + round) % live.length]!)
       for (const r of order) {
         const run = running.get(r.kind)!
-        const path = r.kind === 'gateway' ? sc.route : r.kind === 'gateway-pass' ? PASS_ROUTE : sc.anchorPath
+        const path = r.kind === 'gateway' || r.kind === 'gateway-baseline' ? sc.route : r.kind === 'gateway-pass' ? PASS_ROUTE : sc.anchorPath
         try {
           const { sample, peakKb } = await measure(run, run.base + path, headers, opts)
           r.samples.push(sample)
@@ -192,6 +196,7 @@ async function main (): Promise<void> {
   }
   if (opts.soak) modes.add('pubsub')
   const h = await startHarness({
+    baseline: opts.baseline,
     needRedis: true,
     serviceModes: [...modes],
     needNginx: scenarios.some(s => s.anchors.includes('nginx')) && (opts.targets === undefined || opts.targets.has('nginx'))

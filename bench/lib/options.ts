@@ -1,5 +1,6 @@
 /** Command-line options of `npm run bench` (docs/performance.md). */
-import { isAbsolute, join } from 'node:path'
+import { existsSync } from 'node:fs'
+import { isAbsolute, join, resolve } from 'node:path'
 import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { LoadTool } from './load.js'
@@ -16,6 +17,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --connections <n>     concurrent connections (default 50)
   --only <a,b,...>      scenarios: ${SCENARIO_IDS.join(', ')}
   --targets <a,b,...>   targets: gateway, gateway-pass, direct, undici, floor, fastify, nginx, bare-pubsub
+  --baseline <dir>      also run the gateway of another checkout (a git worktree with node_modules) in every
+                        scenario, same config and rounds: an A/B of two commits (target gateway-baseline)
   --load <tool>         autocannon (default) or wrk (when installed)
   --out <file>          report path (default bench/results/latest.md; soak: bench/results/soak.md)
   --soak                1,000,000 requests through the passthrough and the Redis route, RSS every 10%
@@ -33,6 +36,8 @@ export interface Options {
   connections: number
   scenarios: ScenarioId[]
   targets?: Set<TargetKind>
+  /** A checkout whose gateway CLI runs beside this one's (`gateway-baseline`). */
+  baseline?: string
   tool: LoadTool
   out: string
   soak: boolean
@@ -67,6 +72,7 @@ export function parseOptions (): Options {
         connections: { type: 'string' },
         only: { type: 'string' },
         targets: { type: 'string' },
+        baseline: { type: 'string' },
         load: { type: 'string' },
         out: { type: 'string' },
         soak: { type: 'boolean' },
@@ -92,6 +98,12 @@ export function parseOptions (): Options {
   if (v.targets !== undefined) {
     targets = new Set(v.targets.split(',').map(s => s.trim()).filter(s => s !== '') as TargetKind[])
     for (const t of targets) if (!(t in TARGET_LABELS)) fail(`--targets: unknown target "${t}"`)
+  }
+  let baseline: string | undefined
+  if (v.baseline !== undefined) {
+    baseline = resolve(v.baseline)
+    if (!existsSync(join(baseline, 'packages/gateway/bin/switchyard.js'))) fail(`--baseline: ${baseline} has no packages/gateway/bin/switchyard.js (a checkout of this repository, e.g. git worktree add ../base HEAD~1, then cp -a node_modules ../base/)`)
+    if (!existsSync(join(baseline, 'node_modules'))) fail(`--baseline: ${baseline} has no node_modules (cp -a node_modules ${baseline}/, or npm install there)`)
   }
   let tool: LoadTool = 'autocannon'
   if (v.load !== undefined) {
@@ -123,6 +135,7 @@ export function parseOptions (): Options {
     connections: positive('connections', v.connections, 50, true),
     scenarios,
     targets,
+    baseline,
     tool,
     out: isAbsolute(out) ? out : join(process.cwd(), out),
     soak,

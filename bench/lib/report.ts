@@ -147,6 +147,39 @@ export function evaluateBars (scenarios: ScenarioResult[]): Bar[] {
 
 const RATIO_COLUMNS: TargetKind[] = ['gateway-pass', 'direct', 'undici', 'floor', 'fastify', 'nginx', 'bare-pubsub']
 
+/**
+ * `--baseline`: the gateway against the other checkout's, round by round. In each round the two
+ * ran one after the other, so a round's ratio is the fairest pairing the run has; the median and
+ * range of those ratios say how much of a difference is the change and how much the machine.
+ */
+export function baselineTable (scenarios: ScenarioResult[]): string[] {
+  const rows: string[] = []
+  for (const s of scenarios) {
+    const gw = s.targets.find(t => t.kind === 'gateway')
+    const base = s.targets.find(t => t.kind === 'gateway-baseline')
+    if (gw?.status !== 'ok' || base?.status !== 'ok') continue
+    const n = Math.min(gw.samples.length, base.samples.length)
+    if (n === 0) continue
+    const rps: number[] = []
+    const cpu: number[] = []
+    for (let i = 0; i < n; i++) {
+      rps.push(gw.samples[i]!.rps / base.samples[i]!.rps)
+      cpu.push(gw.samples[i]!.cpuUsPerReq / base.samples[i]!.cpuUsPerReq)
+    }
+    const spread = (xs: number[]): string => `${dec(median(xs), 3)}×${n > 1 ? ` (${dec(Math.min(...xs), 3)}–${dec(Math.max(...xs), 3)})` : ''}`
+    rows.push(`| ${cell(s.title)} | ${spread(rps)} | ${spread(cpu)} | ${dec(median(gw.samples.map(x => x.cpuUsPerReq)), 1)} | ${dec(median(base.samples.map(x => x.cpuUsPerReq)), 1)} |`)
+  }
+  if (rows.length === 0) return []
+  return [
+    '## Against the baseline', '',
+    'This checkout\'s gateway divided by the baseline\'s (`--baseline`), round by round: median (min–max) of the rounds\' ratios. req/s above 1 and CPU below 1 mean this checkout is faster.', '',
+    '| Scenario | req/s ÷ baseline | CPU µs/req ÷ baseline | CPU µs/req | baseline CPU µs/req |',
+    '|---|--:|--:|--:|--:|',
+    ...rows,
+    ''
+  ]
+}
+
 export function renderReport (info: RunInfo, scenarios: ScenarioResult[], bars: Bar[]): string {
   const out: string[] = []
   out.push(`# Switchyard benchmark — ${info.mode} run`, '')
@@ -190,6 +223,9 @@ export function renderReport (info: RunInfo, scenarios: ScenarioResult[], bars: 
     })
     out.push(`| ${cell(s.title)} | ${gw === undefined ? (gwT?.status ?? 'not run') : int(gw)} | ${cols.join(' | ')} |`)
   }
+
+  const vsBaseline = baselineTable(scenarios)
+  if (vsBaseline.length > 0) out.push('', ...vsBaseline.slice(0, -1))
 
   out.push('', '## Bars (PRODUCT §8.1)', '')
   for (const b of bars) out.push(`- **${b.status}** ${b.name}${b.ratio !== undefined ? ` — measured ${barRatio(b.ratio, b.min)}` : ''} (${b.detail})`)

@@ -18,7 +18,7 @@ export interface Scenario {
   route: string
   /** The path requested from the anchors (the backend's own path for HTTP proxies). */
   anchorPath: string
-  anchors: Array<Exclude<TargetKind, 'gateway'>>
+  anchors: Array<Exclude<TargetKind, 'gateway' | 'gateway-baseline'>>
   /** Which mode of the Redis service the gateway's route needs. */
   service?: 'pubsub' | 'stream'
   /** Sends `authorization: Bearer <HS256 token>`. */

@@ -45,6 +45,17 @@ function firstLine (cmd: string, args: string[]): string | undefined {
   }
 }
 
+/** A checkout as `commit 1a2b3c4`, with `and uncommitted changes` when its packages differ from it. */
+export function describeCheckout (dir: string): string {
+  try {
+    const git = (args: string[]): string => execFileSync('git', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim()
+    const changed = git(['status', '--porcelain', '--', 'packages']) !== ''
+    return `commit ${git(['rev-parse', '--short', 'HEAD'])}${changed ? ' and uncommitted changes' : ''}`
+  } catch {
+    return 'not a git checkout'
+  }
+}
+
 function nginxVersion (bin: string): string | undefined {
   try {
     const r = execFileSync(bin, ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 })
@@ -76,6 +87,8 @@ export function describeTools (env: HarnessEnv, tool: string): string[] {
 }
 
 export interface SetupOptions {
+  /** `--baseline <dir>`: a checkout whose gateway runs beside this one's. */
+  baseline?: string | undefined
   needRedis: boolean
   serviceModes: Array<'pubsub' | 'stream'>
   needNginx: boolean
@@ -100,6 +113,10 @@ export async function startHarness (opts: SetupOptions): Promise<Harness> {
       gatewayBin: join(ROOT, 'packages/gateway/bin/switchyard.js')
     }
     if (!existsSync(env.gatewayBin)) notes.push(`${env.gatewayBin} does not exist: gateway scenarios are skipped`)
+    if (opts.baseline !== undefined) {
+      env.baselineBin = join(opts.baseline, 'packages/gateway/bin/switchyard.js')
+      notes.push(`baseline: the gateway of ${opts.baseline} (${describeCheckout(opts.baseline)}), same config, same rounds`)
+    }
 
     if (opts.needNginx) {
       env.nginxBin = which('nginx')

@@ -16,11 +16,12 @@ import { failureReason, freePort, ROOT, spawnChild, spawnTs, stopChild, waitForL
  * as a ratio to the passthrough (cache hit, JWT + rate limit) compare two windows minutes
  * apart on one process rather than two scenarios far apart in the run.
  */
-export type TargetKind = 'gateway' | 'gateway-pass' | 'direct' | 'undici' | 'floor' | 'fastify' | 'nginx' | 'bare-pubsub'
+export type TargetKind = 'gateway' | 'gateway-pass' | 'gateway-baseline' | 'direct' | 'undici' | 'floor' | 'fastify' | 'nginx' | 'bare-pubsub'
 
 export const TARGET_LABELS: Record<TargetKind, string> = {
   gateway: 'Switchyard gateway',
   'gateway-pass': 'same gateway, passthrough',
+  'gateway-baseline': 'gateway, baseline',
   direct: 'backend, direct',
   undici: 'undici proxy',
   floor: 'undici dispatch floor',
@@ -47,6 +48,8 @@ export interface HarnessEnv {
   redisUrl?: string
   nginxBin?: string
   gatewayBin: string
+  /** `--baseline <dir>`: another checkout's gateway CLI, run as the `gateway-baseline` target. */
+  baselineBin?: string
 }
 
 const LISTENING = /listening on (https?:\/\/\S+)/
@@ -68,18 +71,21 @@ export function gatewayConfig (env: HarnessEnv, routes: string[], withLogging: b
   return config
 }
 
-/** Starts the gateway CLI with only `routes`; a start failure becomes the Error's message. */
-export async function startGateway (env: HarnessEnv, name: string, routes: string[]): Promise<Running> {
-  if (!existsSync(env.gatewayBin)) throw new Error(`${env.gatewayBin} does not exist yet`)
+/**
+ * Starts the gateway CLI with only `routes`; a start failure becomes the Error's message.
+ * `bin` is this checkout's CLI, or the baseline's (`--baseline`), which runs the same config.
+ */
+export async function startGateway (env: HarnessEnv, name: string, routes: string[], bin = env.gatewayBin, kind: 'gateway' | 'gateway-baseline' = 'gateway'): Promise<Running> {
+  if (!existsSync(bin)) throw new Error(`${bin} does not exist yet`)
   const notes: string[] = []
   for (const withLogging of [true, false]) {
-    const file = join(env.tmp, `gateway-${name}${withLogging ? '' : '-nolog'}.json`)
+    const file = join(env.tmp, `${kind}-${name}${withLogging ? '' : '-nolog'}.json`)
     writeFileSync(file, JSON.stringify(gatewayConfig(env, routes, withLogging), null, 2))
     const port = await freePort()
-    const child = spawnChild(`gateway(${name})`, process.execPath, [env.gatewayBin, 'start', '-c', file, '--port', String(port)], { role: 'sut' })
+    const child = spawnChild(`${kind}(${name})`, process.execPath, [bin, 'start', '-c', file, '--port', String(port)], { role: 'sut' })
     try {
       const m = await waitForLine(child, LISTENING, START_TIMEOUT_MS)
-      return { kind: 'gateway', base: m[1]!.replace(/\/$/, ''), pid: child.pid, child, notes }
+      return { kind, base: m[1]!.replace(/\/$/, ''), pid: child.pid, child, notes }
     } catch (err) {
       await stopChild(child)
       const reason = failureReason(child)
@@ -112,7 +118,7 @@ export const PROXY_ANCHORS = {
 } as const satisfies Partial<Record<TargetKind, string>>
 
 /** Starts one anchor (the direct backend is already running and shared). */
-export async function startAnchor (env: HarnessEnv, kind: Exclude<TargetKind, 'gateway' | 'gateway-pass'>): Promise<Running> {
+export async function startAnchor (env: HarnessEnv, kind: Exclude<TargetKind, 'gateway' | 'gateway-pass' | 'gateway-baseline'>): Promise<Running> {
   switch (kind) {
     case 'direct':
       return { kind, base: env.backend, pid: env.backendPid, notes: [] }

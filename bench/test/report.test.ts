@@ -51,3 +51,25 @@ test('a passthrough bar against another proxy shows where the featureless floor 
   const without = evaluateBars([{ id: 'passthrough', title: 'HTTP passthrough', targets: [target('gateway', 11672), target('fastify', 10809)] }])
   assert.equal(without.find(b => b.name.includes('fastify'))!.detail, '11,672 ÷ 10,809 req/s')
 })
+
+test('with a baseline, the report pairs the two gateways round by round', () => {
+  const rounds = (kind: TargetKind, rps: number[], cpu: number[]): TargetResult => ({
+    kind,
+    status: 'ok',
+    samples: rps.map((r, i) => ({ rps: r, p50Ms: 2, p99Ms: 8, cpuUsPerReq: cpu[i]!, responses: r * 10, ok: r * 10, non2xx: 0, errors: 0 })),
+    notes: []
+  })
+  // Round 2 was slow for both: paired by round, the ratios stay put where the medians of each would not.
+  const scenarios: ScenarioResult[] = [{
+    id: 'passthrough',
+    title: 'HTTP passthrough',
+    targets: [rounds('gateway', [11000, 5500, 10800], [50, 100, 52]), rounds('gateway-baseline', [10000, 5000, 10000], [55, 110, 57.2])]
+  }]
+  const md = renderReport({ ...info, rounds: 3 }, scenarios, evaluateBars(scenarios))
+  const row = md.split('\n').find(l => l.startsWith('| HTTP passthrough | 1.'))
+  assert.equal(row, '| HTTP passthrough | 1.100× (1.080–1.100) | 0.909× (0.909–0.909) | 52.0 | 57.2 |')
+  assert.ok(md.includes('## Against the baseline'))
+  // Without one, no such section.
+  const plain: ScenarioResult[] = [{ id: 'passthrough', title: 'HTTP passthrough', targets: [target('gateway', 11000)] }]
+  assert.ok(!renderReport(info, plain, evaluateBars(plain)).includes('baseline'))
+})
