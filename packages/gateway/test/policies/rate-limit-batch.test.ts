@@ -147,3 +147,55 @@ test('decisions that pass the same checks, or share keys across different checks
   // Each admitted request of `a` is its own sliding-window member.
   assert.equal(await client.zcard(a[0]!.key), 2)
 })
+
+/** Commands Redis ran (inside scripts too) since the last CONFIG RESETSTAT, by name. */
+async function commandCalls (): Promise<Record<string, number>> {
+  const info = await client.info('commandstats')
+  const out: Record<string, number> = {}
+  for (const m of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2])
+  return out
+}
+
+test('a command reads each key once and writes what it charged once, however many decisions use the key', async () => {
+  const store = new RedisStore(client, { timeoutMs: 5_000 })
+  const sliding: LimitCheck = { key: key(), algorithm: 'sliding-window', limit: 100, windowMs: HOUR }
+  const gcra: LimitCheck = { key: key(), algorithm: 'gcra', limit: 100, windowMs: HOUR }
+  await store.consume([sliding, gcra]) // the script is loaded
+  await client.config('RESETSTAT')
+  const decisions = await Promise.all(Array.from({ length: 20 }, () => store.consume([sliding, gcra])))
+  assert.deepEqual(decisions.map(d => [d.results[0]!.remaining, d.results[1]!.remaining]), Array.from({ length: 20 }, (_, i) => [98 - i, 98 - i]))
+  const calls = await commandCalls()
+  assert.equal(calls.evalsha, 1)
+  // One trim, count, add and expiry for the sliding window, one read and one write for GCRA: not 20 of each.
+  assert.deepEqual([calls.zremrangebyscore, calls.zcard, calls.zadd, calls.pexpire, calls.get, calls.set], [1, 1, 1, 1, 1, 1])
+  assert.equal(await client.zcard(sliding.key), 21)
+})
+
+test('decisions in one command end exactly as the same decisions one command each: results and what Redis holds', async () => {
+  // Small limits so refusals happen; a bucket shared by two windows; a decision naming one key twice.
+  const plan = (p: string): LimitCheck[][] => {
+    const s3: LimitCheck = { key: `${p}:s`, algorithm: 'sliding-window', limit: 3, windowMs: HOUR }
+    const s5: LimitCheck = { key: `${p}:s`, algorithm: 'sliding-window', limit: 5, windowMs: 2 * HOUR }
+    const g4: LimitCheck = { key: `${p}:g`, algorithm: 'gcra', limit: 4, windowMs: HOUR }
+    const t2: LimitCheck = { key: `${p}:t`, algorithm: 'sliding-window', limit: 2, windowMs: HOUR }
+    return [[s3], [g4, s3], [s5], [t2, t2], [g4], [s3, g4], [t2], [s5, g4], [s3], [g4], [t2, s5], [s5], [g4, t2]]
+  }
+  const store = new RedisStore(client, { timeoutMs: 5_000 })
+  const batched = key()
+  const oneByOne = key()
+  await client.config('RESETSTAT')
+  const together = await Promise.all(plan(batched).map(async checks => await store.consume(checks)))
+  const calls = await scriptCalls()
+  const apart = []
+  for (const checks of plan(oneByOne)) apart.push(await store.consume(checks))
+  assert.equal(calls, 1)
+  const view = (ds: typeof together): unknown => ds.map(d => [d.allowed, d.results.map(r => r.remaining)])
+  assert.deepEqual(view(together), view(apart))
+  for (const suffix of ['s', 't']) assert.equal(await client.zcard(`${batched}:${suffix}`), await client.zcard(`${oneByOne}:${suffix}`))
+  const tat = async (k: string): Promise<number> => Number((await client.get(k))!.split(' ')[1])
+  assert.ok(Math.abs(await tat(`${batched}:g`) - await tat(`${oneByOne}:g`)) < 60_000) // both charged the same count; times differ by the calls' gap
+  for (const suffix of ['s', 't', 'g']) {
+    const [a, b] = [await client.pttl(`${batched}:${suffix}`), await client.pttl(`${oneByOne}:${suffix}`)]
+    assert.ok(Math.abs(a - b) < 60_000, `${suffix}: ${a} against ${b}`)
+  }
+})
