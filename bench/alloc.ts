@@ -12,15 +12,12 @@
  * serves one route of configs/gateway.template.json, logging at info to
  * /dev/null; the anchors proxy `/data`), with `--inspect` on a free port.
  */
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
-import { WebSocket } from 'undici'
 import { argValue } from './lib/child.js'
+import { inspector, wrk } from './lib/by-hand.js'
 import { freePort, installCleanup, ROOT, spawnChild, stopChild, waitForLine, type Child } from './lib/procs.js'
 import { targetByHand } from './lib/targets.js'
 import { startHarness, which } from './lib/setup.js'
 
-const run = promisify(execFile)
 const LISTENING = /listening on (https?:\/\/\S+)/
 
 const target = argValue('target') ?? 'gateway'
@@ -31,32 +28,6 @@ const interval = Number(argValue('interval') ?? 128)
 const top = Number(argValue('top') ?? 30)
 
 interface ProfileNode { callFrame: { functionName: string, url: string, lineNumber: number, columnNumber: number }, selfSize: number, children: ProfileNode[] }
-
-/** One inspector session over the target's WebSocket: `send` resolves with the command's result. */
-async function inspector (port: number): Promise<{ send: (method: string, params?: object) => Promise<Record<string, unknown>>, close: () => void }> {
-  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json() as Array<{ webSocketDebuggerUrl: string }>
-  const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl)
-  await new Promise((resolve, reject) => { ws.addEventListener('open', resolve); ws.addEventListener('error', reject) })
-  let id = 0
-  const pending = new Map<number, (result: Record<string, unknown>) => void>()
-  ws.addEventListener('message', (e) => {
-    const m = JSON.parse(String(e.data)) as { id?: number, result?: Record<string, unknown> }
-    if (m.id !== undefined) { pending.get(m.id)?.(m.result ?? {}); pending.delete(m.id) }
-  })
-  return {
-    send: async (method, params = {}) => await new Promise((resolve) => { const i = ++id; pending.set(i, resolve); ws.send(JSON.stringify({ id: i, method, params })) }),
-    close: () => { ws.close() }
-  }
-}
-
-/** wrk at 50 connections for `s` seconds; resolves with the number of requests it made. */
-async function wrk (url: string, s: number, headers: Record<string, string>): Promise<number> {
-  const args = ['-t1', '-c50', `-d${s}s`, ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url]
-  const { stdout } = await run('wrk', args)
-  const m = /(\d+) requests in/.exec(stdout)
-  if (m === null) throw new Error(`wrk printed no request count:\n${stdout}`)
-  return Number(m[1])
-}
 
 async function main (): Promise<void> {
   if (which('wrk') === undefined) throw new Error('wrk is not on PATH (Debian: apt-get install -y wrk)')

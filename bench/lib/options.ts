@@ -47,6 +47,13 @@ export interface Options {
   notes: string[]
 }
 
+/** taskset CPU lists: the last half of the cores (at least one) for the process under test, the rest for everything else. */
+export function cpuSplit (cpus: number): { sut: string, rest: string } {
+  const sutCount = Math.max(1, Math.floor(cpus / 2))
+  const first = cpus - sutCount
+  return { sut: sutCount === 1 ? String(first) : `${first}-${cpus - 1}`, rest: first === 1 ? '0' : `0-${first - 1}` }
+}
+
 function fail (message: string): never {
   process.stderr.write(`${message}\n\n${USAGE}`)
   process.exit(2)
@@ -118,10 +125,7 @@ export function parseOptions (): Options {
     if (cpus < 2) notes.push('one CPU: processes not pinned')
     else if (which('taskset') === undefined) notes.push('taskset is not on PATH: processes not pinned')
     else {
-      // The last half of the cores (at least one) for the process under test, the rest for everything else.
-      const sutCount = Math.max(1, Math.floor(cpus / 2))
-      const first = cpus - sutCount
-      pinning = { sut: sutCount === 1 ? String(first) : `${first}-${cpus - 1}`, rest: first === 1 ? '0' : `0-${first - 1}` }
+      pinning = cpuSplit(cpus)
       notes.push(`pinned with taskset: the process under test on CPU ${pinning.sut}; backend, Redis, Redis service and load generator on CPU ${pinning.rest}`)
     }
   }
