@@ -10,7 +10,7 @@ import { validateConfig, unsupportedUses } from './config/validate.js'
 import { createLogger } from './log.js'
 import { Metrics } from './metrics.js'
 import { CompiledRoute, DEFAULT_TIMEOUT_MS, type CompiledService } from './pipeline/route.js'
-import { createFront, directTerminal, type DirectTarget, type Endpoint, type Front, type PathEntry } from './server/front.js'
+import { createFront, directHandler, directTerminal, type DirectTarget, type Endpoint, type Front, type PathEntry } from './server/front.js'
 import { compileTrust } from './server/trust.js'
 import { PoolRegistry } from './transports/http.js'
 import { HttpServiceTransport } from './transports/http-service.js'
@@ -23,7 +23,7 @@ import { ReplyRouter } from './redis/replies.js'
 import type { RedisContext } from './transports/redis-common.js'
 import { RedisPubSubTransport } from './transports/redis-pubsub.js'
 import { RedisStreamsTransport } from './transports/redis-streams.js'
-import { circuitBreaker, compose, routePolicies, SUPPORTED_POLICY_KEYS, type Handler, type PolicyDeps } from './policies/index.js'
+import { circuitBreaker, compose, composeDirect, routePolicies, SUPPORTED_POLICY_KEYS, type Handler, type PolicyDeps } from './policies/index.js'
 import { ensureBuffered } from './pipeline/body.js'
 import { corsPreflight } from './policies/cors.js'
 import { streamService } from './pipeline/stream.js'
@@ -172,8 +172,9 @@ export function createGateway (input: GatewayConfig, options: CreateGatewayOptio
         handle: compose(policies, terminal),
         probe: policies[0]?.probe,
         preflight: corsPreflight(target, deps),
-        // Nothing around the fast path: the front door serves it by callbacks, without the handler's promise.
-        direct: policies.length === 0 && terminal === streamTerminal ? direct : undefined
+        // Nothing around the fast path but policies with a callback form: the front door serves it by
+        // callbacks, without the handler's promise (a circuit breaker around it has none).
+        direct: direct !== undefined && terminal === streamTerminal ? composeDirect(policies, terminal, directHandler(direct)) : undefined
       }
       entry.methods.set(method, ep)
       summaries.push({ path, method, services: services.map(s => ({ name: s.name, type: s.config.type, stage: s.config.stage })), mode: direct !== undefined ? 'passthrough' : streams ? 'stream' : 'buffered' })

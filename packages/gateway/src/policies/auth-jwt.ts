@@ -28,7 +28,7 @@ import type { GatewayRequest, GatewayResponse } from '../pipeline/types.js'
 import { normalizeAuth, type Issue, type NormalizedAuth } from './jwt/options.js'
 import { fromAuthorization, fromBody, fromCookie, fromHeader, looksLikeJwt } from './jwt/token.js'
 import { createVerifier, KeySetUnavailable, refusalReason, type Verifier } from './jwt/verifier.js'
-import { transparent, type Handler, type Policy, type PolicyDeps, type RouteTarget } from './types.js'
+import { settle, transparent, type DirectHandler, type Handler, type Policy, type PolicyDeps, type RouteTarget } from './types.js'
 
 export type { AuthJwtOptions, AuthenticationConfig, PrismVerifyOptions } from './jwt/options.js'
 
@@ -204,7 +204,7 @@ export function authJwt (target: RouteTarget, deps: PolicyDeps): Policy | undefi
     return token
   }
 
-  return transparent(function authJwtPolicy (next: Handler): Handler {
+  function authJwtPolicy (next: Handler): Handler {
     if (!headersOnly) return authenticate
     return function authenticateKnown (greq: GatewayRequest): Promise<GatewayResponse> {
       const token = headerToken(greq)
@@ -255,5 +255,28 @@ export function authJwt (target: RouteTarget, deps: PolicyDeps): Policy | undefi
       greq.claims = claims as Record<string, unknown>
       return await next(greq)
     }
-  })
+  }
+
+  // The callback form: a known token goes on to `next` at once; anything else takes the promise path around `rest`.
+  return transparent(authJwtPolicy, !headersOnly
+    ? undefined
+    : function authJwtDirect (next: DirectHandler, rest: Handler): DirectHandler {
+      const full = authJwtPolicy(rest)
+      return function authenticateKnownDirect (greq, done, fail) {
+        let claims: unknown
+        try {
+          const token = headerToken(greq)
+          claims = token === undefined ? undefined : verifier.known(token)
+        } catch (err) {
+          fail(err, greq)
+          return
+        }
+        if (claims === undefined) {
+          settle(full(greq), greq, done, fail) // missing, unknown or refused: the full path
+          return
+        }
+        greq.claims = claims as Record<string, unknown>
+        next(greq, done, fail)
+      }
+    })
 }

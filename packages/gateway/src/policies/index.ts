@@ -29,4 +29,4 @@ export { circuitBreaker } from './circuit-breaker.js'
 
 /** Policy config keys some module implements (`authentication`, `caching`, …). */
 export const SUPPORTED_POLICY_KEYS: ReadonlySet<string> = new Set([...ipListKeys, ...corsKeys, ...authKeys, ...rateLimitKeys, ...cacheKeys, ...breakerKeys])
-export { compose, transparent, type Handler, type Policy, type PolicyDeps, type RouteTarget } from './types.js'
+export { compose, composeDirect, settle, transparent, type DirectHandler, type Handler, type Policy, type PolicyDeps, type RouteTarget } from './types.js'

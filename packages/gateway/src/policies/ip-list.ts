@@ -16,7 +16,7 @@ import { GatewayError } from '@switchyard/protocol'
 import type { GatewayConfig } from '../config/types.js'
 import { configInvalid, formatPath } from '../config/validate.js'
 import type { GatewayRequest, GatewayResponse } from '../pipeline/types.js'
-import { transparent, type Handler, type Policy, type PolicyDeps, type RouteTarget } from './types.js'
+import { transparent, type DirectHandler, type Handler, type Policy, type PolicyDeps, type RouteTarget } from './types.js'
 
 /**
  * Prism's `allowList`.
@@ -122,6 +122,18 @@ export function ipList (target: RouteTarget, deps: PolicyDeps): Policy | undefin
     return async function checkClientAddress (greq: GatewayRequest): Promise<GatewayResponse> {
       if (!addressPermitted(compiled, greq.remoteAddress)) throw new GatewayError('GW_ERR_IP_FORBIDDEN')
       return await next(greq)
+    }
+  }, function ipListDirect (next: DirectHandler): DirectHandler {
+    return function checkClientAddressDirect (greq, done, fail) {
+      let permitted: boolean
+      try {
+        permitted = addressPermitted(compiled, greq.remoteAddress)
+      } catch (err) {
+        fail(err, greq)
+        return
+      }
+      if (permitted) next(greq, done, fail)
+      else fail(new GatewayError('GW_ERR_IP_FORBIDDEN'), greq)
     }
   })
 }

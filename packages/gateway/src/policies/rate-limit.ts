@@ -24,7 +24,9 @@ import { addressKey, keyValue, rateLimitKey } from './rate-limit/keys.js'
 import { isOff, parseRateLimiting, type KeySpec, type LimitSpec, type RateLimitKeyHook, type RateLimitKeyRequest } from './rate-limit/options.js'
 import { globalLimits, rateLimitRegistry, throwIssues, type RateLimitRegistry } from './rate-limit/registry.js'
 import type { Decision, LimitCheck } from './rate-limit/store.js'
-import { transparent, type Handler, type Policy, type PolicyDeps, type RouteTarget } from './types.js'
+import { settle, transparent, type DirectHandler, type Handler, type Policy, type PolicyDeps, type RouteTarget } from './types.js'
+import type { DirectFailed, DirectSent } from '../pipeline/stream.js'
+import type { Waiting } from './rate-limit/redis-store.js'
 
 export type { RateLimitConfig, RateLimitingConfig, RateLimitKey, RateLimitKeyHook, RateLimitKeyRequest, OnRedisDown } from './rate-limit/options.js'
 export type { RateLimitsApi } from './rate-limit/registry.js'
@@ -122,8 +124,42 @@ function routeLimiter (target: RouteTarget, limits: readonly RouteLimit[], reg: 
     return refusalResponse(greq, spec.errorStatus, spec.errorBody, headers)
   }
 
-  // Transparent: the headers go out with whatever answer the route gives, the fast path's included.
-  return transparent(function rateLimitPolicy (next: Handler): Handler {
+  /** Redis's (or the memory store's) decision: the refusal, or undefined with the headers added to the answer. */
+  function afterDecision (greq: GatewayRequest, d: Decision): GatewayResponse | undefined {
+    const headers = rateLimitHeaders(limits, policy, d)
+    if (!d.allowed) { count.limited++; return refusal(greq, limits, d, headers) }
+    count.allowed++
+    addResponseHeaders(greq, headers)
+    return undefined
+  }
+
+  /** Redis could not decide: each limit follows its onRedisDown. The refusal, or undefined to go on. */
+  function afterRedisDown (greq: GatewayRequest, values: string[] | undefined): GatewayResponse | undefined {
+    if (failClosed) {
+      count.redis_down_closed++
+      return errorResponse(new GatewayError('GW_ERR_REDIS_UNAVAILABLE', { message: 'Rate limits cannot be checked while Redis is unreachable' }), greq.id, { 'retry-after': '1' })
+    }
+    if (localLimits.length === 0) {
+      count.redis_down_open++
+      return undefined
+    }
+    // Values by address are computed synchronously (no hook).
+    const d = reg.local.consume(checksFor(values ?? valuesOf(greq) as string[], localLimits))
+    const headers = rateLimitHeaders(localLimits, localPolicy, d)
+    if (!d.allowed) { count.local_limited++; return refusal(greq, localLimits, d, headers) }
+    count.local_allowed++
+    addResponseHeaders(greq, headers)
+    return undefined
+  }
+
+  /** A failed decision: Redis's failure is logged once and onRedisDown applies; the client's or a hook's error is the answer. */
+  function afterFailure (greq: GatewayRequest, err: unknown, values: string[] | undefined): GatewayResponse | undefined {
+    if (isGatewayError(err)) throw err
+    reg.redisDown(err)
+    return afterRedisDown(greq, values)
+  }
+
+  function rateLimitPolicy (next: Handler): Handler {
     return async function rateLimited (greq: GatewayRequest): Promise<GatewayResponse> {
       const redis = reg.redis
       let values: string[] | undefined
@@ -135,49 +171,104 @@ function routeLimiter (target: RouteTarget, limits: readonly RouteLimit[], reg: 
         values = Array.isArray(v) ? v : await v
         checks = checksFor(values, limits)
       }
-      let headers: Record<string, string> | undefined
-      let decided = false
+      let refused: GatewayResponse | undefined
       if (redis === undefined) {
-        const d = reg.memory.consume(checks)
-        headers = rateLimitHeaders(limits, policy, d)
-        if (!d.allowed) { count.limited++; return refusal(greq, limits, d, headers) }
-        decided = true
+        refused = afterDecision(greq, reg.memory.consume(checks))
       } else {
         if (!redis.ready && !reg.everReady()) await reg.firstReady()
+        let d: Decision | undefined
+        let failure: { err: unknown } | undefined
         try {
           if (!redis.ready) throw new Error('redis connection not ready')
-          const d = await redis.consume(checks)
-          headers = rateLimitHeaders(limits, policy, d)
-          if (!d.allowed) { count.limited++; return refusal(greq, limits, d, headers) }
-          decided = true
+          d = await redis.consume(checks)
         } catch (err) {
-          if (isGatewayError(err)) throw err // the client's or a hook's error, not Redis's
-          reg.redisDown(err)
+          failure = { err }
         }
+        refused = failure === undefined ? afterDecision(greq, d!) : afterFailure(greq, failure.err, values)
       }
-      if (!decided) {
-        // Redis is unreachable: each limit follows its onRedisDown.
-        if (failClosed) {
-          count.redis_down_closed++
-          return errorResponse(new GatewayError('GW_ERR_REDIS_UNAVAILABLE', { message: 'Rate limits cannot be checked while Redis is unreachable' }), greq.id, { 'retry-after': '1' })
-        }
-        if (localLimits.length === 0) {
-          count.redis_down_open++
-        } else {
-          // Values by address are computed synchronously (no hook).
-          values ??= valuesOf(greq) as string[]
-          const d = reg.local.consume(checksFor(values, localLimits))
-          headers = rateLimitHeaders(localLimits, localPolicy, d)
-          if (!d.allowed) { count.local_limited++; return refusal(greq, localLimits, d, headers) }
-          count.local_allowed++
-        }
-      } else {
-        count.allowed++
-      }
-      if (headers !== undefined) addResponseHeaders(greq, headers)
+      if (refused !== undefined) return refused
       return await next(greq)
     }
+  }
+
+  // Transparent: the headers go out with whatever answer the route gives, the fast path's included.
+  // The callback form serves the usual request (limits by address or route, Redis ready) with one
+  // `LimitCall` and no promise of its own; anything else takes the promise path around `rest`.
+  return transparent(rateLimitPolicy, function rateLimitDirect (next: DirectHandler, rest: Handler): DirectHandler {
+    const full = rateLimitPolicy(rest)
+    const steps: LimitSteps = { afterDecision, afterFailure }
+    return function rateLimitedDirect (greq, done, fail) {
+      const redis = reg.redis
+      if (byAddress === undefined || redis === undefined || !redis.ready) {
+        settle(full(greq), greq, done, fail)
+        return
+      }
+      let checks: LimitCheck[]
+      try {
+        checks = byAddress.get(greq.remoteAddress) ?? addressChecks(greq)
+      } catch (err) {
+        fail(err, greq)
+        return
+      }
+      redis.consumeWith(new LimitCall(checks, greq, next, done, fail, steps))
+    }
   })
+}
+
+/** What a `LimitCall` does with its decision: the route limiter's own steps. */
+interface LimitSteps {
+  afterDecision: (greq: GatewayRequest, d: Decision) => GatewayResponse | undefined
+  afterFailure: (greq: GatewayRequest, err: unknown, values: string[] | undefined) => GatewayResponse | undefined
+}
+
+/**
+ * One request of the rate limit's callback form, waiting in the Redis store's
+ * batch (`Waiting`): on its decision it answers the refusal or goes on to the
+ * rest of the chain. Never throws: its errors go to `fail`.
+ */
+class LimitCall implements Waiting {
+  readonly checks: readonly LimitCheck[]
+  readonly #greq: GatewayRequest
+  readonly #next: DirectHandler
+  readonly #done: DirectSent
+  readonly #fail: DirectFailed
+  readonly #steps: LimitSteps
+
+  constructor (checks: readonly LimitCheck[], greq: GatewayRequest, next: DirectHandler, done: DirectSent, fail: DirectFailed, steps: LimitSteps) {
+    this.checks = checks
+    this.#greq = greq
+    this.#next = next
+    this.#done = done
+    this.#fail = fail
+    this.#steps = steps
+  }
+
+  decided (d: Decision): void {
+    let refused: GatewayResponse | undefined
+    try {
+      refused = this.#steps.afterDecision(this.#greq, d)
+    } catch (err) {
+      this.#fail(err, this.#greq)
+      return
+    }
+    this.#go(refused)
+  }
+
+  failed (err: unknown): void {
+    let refused: GatewayResponse | undefined
+    try {
+      refused = this.#steps.afterFailure(this.#greq, err, undefined)
+    } catch (e) {
+      this.#fail(e, this.#greq)
+      return
+    }
+    this.#go(refused)
+  }
+
+  #go (refused: GatewayResponse | undefined): void {
+    if (refused !== undefined) this.#done(refused, this.#greq)
+    else this.#next(this.#greq, this.#done, this.#fail)
+  }
 }
 
 /** 429 GW_ERR_RATE_LIMITED, or Prism's `errorStatus` / `errorBody`. */

@@ -16,7 +16,7 @@ import proxyAddr from 'proxy-addr'
 import type { Logger } from 'pino'
 import { GatewayError, errorBody, isGatewayError, type ErrorCode } from '@switchyard/protocol'
 import type { CompiledRoute } from '../pipeline/route.js'
-import type { Handler } from '../policies/types.js'
+import type { DirectHandler, Handler } from '../policies/types.js'
 import type { HttpServiceTransport } from '../transports/http-service.js'
 import { sendDirect, streamDirect } from '../pipeline/stream.js'
 import type { GatewayRequest, GatewayResponse, RequestBody } from '../pipeline/types.js'
@@ -35,8 +35,12 @@ export interface Endpoint {
   probe?: ((greq: GatewayRequest) => GatewayResponse | undefined) | undefined
   /** Answers a CORS preflight for this method when the path has no OPTIONS route of its own. */
   preflight?: Handler | undefined
-  /** Set when `handle` is the passthrough fast path with no policy around it: served by callbacks (`sendDirect`). */
-  direct?: DirectTarget | undefined
+  /**
+   * `handle` as callbacks, when it is the passthrough fast path with no policy
+   * around it or only policies that have a callback form (`composeDirect`):
+   * the front door serves the route this way, without the handler's promise.
+   */
+  direct?: DirectHandler | undefined
 }
 
 /** The one service of a fast-path route, and its limits: what `directTerminal` is made with, and `Endpoint.direct`. */
@@ -174,7 +178,7 @@ export function createFront (table: PathEntry[], opts: FrontOptions): Front {
       if (handle === ep.handle) {
         const direct = ep.direct
         if (direct !== undefined) {
-          sendDirect(direct.service, greq, direct.timeoutMs, direct.bodyLimit, res, directSent, directFailed)
+          direct(greq, directSent, directFailed)
           return undefined
         }
         let hit: GatewayResponse | undefined
@@ -374,6 +378,13 @@ export function directTerminal ({ service, timeoutMs, bodyLimit }: DirectTarget)
   // Not async: streamDirect's promise is the handler's (one promise a request, not two).
   return function passthrough (greq: GatewayRequest): Promise<GatewayResponse> {
     return streamDirect(service, greq, timeoutMs, bodyLimit, (greq as FrontRequest).response)
+  }
+}
+
+/** The passthrough fast path as callbacks (`DirectHandler`): `directTerminal` without its promise. */
+export function directHandler ({ service, timeoutMs, bodyLimit }: DirectTarget): DirectHandler {
+  return function passthroughDirect (greq, done, fail) {
+    sendDirect(service, greq, timeoutMs, bodyLimit, (greq as FrontRequest).response, done, fail)
   }
 }
 

@@ -199,3 +199,25 @@ test('decisions in one command end exactly as the same decisions one command eac
     assert.ok(Math.abs(a - b) < 60_000, `${suffix}: ${a} against ${b}`)
   }
 })
+
+test('decisions waited for by callbacks (consumeWith) share the command with promised ones, each in arrival order', async () => {
+  const store = new RedisStore(client, { timeoutMs: 5_000 })
+  const check: LimitCheck = { key: key(), algorithm: 'sliding-window', limit: 3, windowMs: HOUR }
+  await store.consume([{ key: key(), algorithm: 'gcra', limit: 1, windowMs: HOUR }])
+  await client.config('RESETSTAT')
+  const byCallback: Array<Promise<number>> = []
+  const promised: Array<Promise<number>> = []
+  for (let i = 0; i < 5; i++) {
+    if (i % 2 === 0) {
+      byCallback.push(new Promise((resolve, reject) => {
+        store.consumeWith({ checks: [check], decided: (d) => { resolve(d.allowed ? d.results[0]!.remaining : -1) }, failed: reject })
+      }))
+    } else {
+      promised.push(store.consume([check]).then(d => d.allowed ? d.results[0]!.remaining : -1))
+    }
+  }
+  // Arrival order: callback, promise, callback, promise, callback → 2, 1, 0, refused, refused.
+  assert.deepEqual(await Promise.all(byCallback), [2, 0, -1])
+  assert.deepEqual(await Promise.all(promised), [1, -1])
+  assert.equal(await scriptCalls(), 1)
+})

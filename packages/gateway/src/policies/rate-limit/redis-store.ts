@@ -39,8 +39,19 @@ const SHA = createHash('sha1').update(SCRIPT).digest('hex')
 /** At most this many decisions in one command; more in one turn make several commands. */
 export const MAX_BATCH = 128
 
-/** One request waiting for its decision. */
-class Pending {
+/**
+ * One request waiting for its decision (`consumeWith`): its checks, and where
+ * the decision goes. `decided` and `failed` are called once, from the batch's
+ * reply, and must not throw.
+ */
+export interface Waiting {
+  readonly checks: readonly LimitCheck[]
+  decided: (d: Decision) => void
+  failed: (err: unknown) => void
+}
+
+/** A decision waited for as a promise (`consume`). */
+class Pending implements Waiting {
   readonly checks: readonly LimitCheck[]
   resolve!: (d: Decision) => void
   reject!: (err: unknown) => void
@@ -50,6 +61,9 @@ class Pending {
     this.checks = checks
     this.promise = new Promise<Decision>((resolve, reject) => { this.resolve = resolve; this.reject = reject })
   }
+
+  decided (d: Decision): void { this.resolve(d) }
+  failed (err: unknown): void { this.reject(err) }
 }
 
 export interface RedisStoreOptions {
@@ -67,7 +81,7 @@ export class RedisStore implements LimitStore {
   readonly #timeoutMs: number
   readonly #memberPrefix: string
   #commands = 0
-  #queue: Pending[] = []
+  #queue: Waiting[] = []
   #scheduled = false
   readonly #flush = (): void => {
     this.#scheduled = false
@@ -88,16 +102,24 @@ export class RedisStore implements LimitStore {
 
   consume (checks: readonly LimitCheck[]): Promise<Decision> {
     const p = new Pending(checks)
-    this.#queue.push(p)
+    this.consumeWith(p)
+    return p.promise
+  }
+
+  /**
+   * `consume` without a promise: `w.decided` or `w.failed` is called with the
+   * batch's reply (the rate limit's callback form, one object per request).
+   */
+  consumeWith (w: Waiting): void {
+    this.#queue.push(w)
     if (!this.#scheduled) {
       this.#scheduled = true
       setImmediate(this.#flush)
     }
-    return p.promise
   }
 
   /** Sends one batch and settles each of its decisions. */
-  #decide (batch: Pending[]): void {
+  #decide (batch: Waiting[]): void {
     // EVALSHA sha numkeys key… prefix count decision…, as rateLimit-n.lua describes.
     const keys = new Map<string, number>()
     const sets = new Map<readonly LimitCheck[], number>()
@@ -124,7 +146,7 @@ export class RedisStore implements LimitStore {
     }).then((reply) => {
       settleAll(batch, reply)
     }, (err: unknown) => {
-      for (const p of batch) p.reject(err)
+      for (const p of batch) p.failed(err)
     })
   }
 
@@ -147,26 +169,26 @@ export class RedisStore implements LimitStore {
  * bulk string instead of an array per decision, which ioredis's decoder reads
  * element by element (~1.5 µs per request in a profile).
  */
-function settleAll (batch: readonly Pending[], reply: unknown): void {
+function settleAll (batch: readonly Waiting[], reply: unknown): void {
   const text = typeof reply === 'string' ? reply : ''
   let pos = 0
   for (const p of batch) {
     let end = text.indexOf('\n', pos)
     if (end === -1) end = text.length
     if (pos >= end) {
-      p.reject(new Error('rate-limit script: no answer for this decision'))
+      p.failed(new Error('rate-limit script: no answer for this decision'))
     } else if (text.charCodeAt(pos) === 33) { // '!'
-      p.reject(new Error(`rate-limit script: ${text.slice(pos + 1, end)}`))
+      p.failed(new Error(`rate-limit script: ${text.slice(pos + 1, end)}`))
     } else {
       const numbers = readIntegers(text, pos, end)
       if (numbers.length !== 1 + 3 * p.checks.length) {
-        p.reject(new Error(`rate-limit script: unexpected answer "${text.slice(pos, end)}"`))
+        p.failed(new Error(`rate-limit script: unexpected answer "${text.slice(pos, end)}"`))
       } else {
         const results: LimitResult[] = []
         for (let i = 0; i < p.checks.length; i++) {
           results.push({ remaining: numbers[1 + 3 * i]!, resetMs: numbers[2 + 3 * i]!, retryAfterMs: numbers[3 + 3 * i]! })
         }
-        p.resolve({ allowed: numbers[0] === 1, results })
+        p.decided({ allowed: numbers[0] === 1, results })
       }
     }
     pos = end + 1
