@@ -50,6 +50,13 @@ export function processTree (pid: number): number[] {
   return out
 }
 
+/** User and system CPU seconds used so far by one process (all its threads). */
+export function cpuTimes (pid: number): { user: number, system: number } {
+  const f = statFields(pid)
+  if (f === undefined) return { user: 0, system: 0 }
+  return { user: Number(f[11]) / clockTicks(), system: Number(f[12]) / clockTicks() }
+}
+
 /** CPU seconds (user + system) used so far by the given processes. */
 export function cpuSeconds (pids: number[]): number {
   let ticks = 0
