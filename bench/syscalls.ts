@@ -54,7 +54,9 @@ async function counted<T> (pid: number, during: () => Promise<T>): Promise<{ res
   const result = await during()
   perf.kill('SIGINT')
   await exited
-  return { result, counts: parsePerfStat(text) }
+  const counts = parsePerfStat(text)
+  if (!counts.has('raw_syscalls:sys_enter')) throw new Error(`perf stat counted nothing (it needs root and tracefs):\n${text.slice(0, 2000)}`)
+  return { result, counts }
 }
 
 async function measureOne (spec: string, env: Parameters<typeof targetByHand>[0], loadCpus: string | undefined): Promise<Measured> {
@@ -70,7 +72,6 @@ async function measureOne (spec: string, env: Parameters<typeof targetByHand>[0]
       const after = cpuTimes(sut.pid)
       return { requests, user: after.user - before.user, system: after.system - before.system }
     })
-    if (tracing && !counts.has('raw_syscalls:sys_enter')) throw new Error(`perf stat counted nothing for ${spec} (run as root, with tracefs)`)
     return { requests: result.requests, userUs: result.user * 1e6 / result.requests, systemUs: result.system * 1e6 / result.requests, counts }
   } finally {
     await stopChild(sut)
