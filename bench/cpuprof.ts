@@ -19,15 +19,9 @@
  * targets profiled the same way, not these figures with the harness's.
  */
 import { argValue } from './lib/child.js'
-import { inspector, wrk } from './lib/by-hand.js'
-import { cpuSplit } from './lib/options.js'
+import { inspector, sideBySide, wrk, type ByHandRun } from './lib/by-hand.js'
 import { cpuSeconds } from './lib/proc-stats.js'
-import { freePort, installCleanup, ROOT, setPinning, spawnChild, stopChild, waitForLine, type Child } from './lib/procs.js'
-import { targetByHand } from './lib/targets.js'
-import { startHarness, which } from './lib/setup.js'
-import { availableParallelism } from 'node:os'
-
-const LISTENING = /listening on (https?:\/\/\S+)/
+import { freePort, ROOT } from './lib/procs.js'
 
 const targets = (argValue('targets') ?? argValue('target') ?? 'gateway').split(',').map(s => s.trim()).filter(s => s !== '')
 const route = argValue('route') ?? '/pass'
@@ -61,29 +55,22 @@ function selfTimes (p: Profile, requests: number): Map<string, number> {
   return out
 }
 
-async function profileOne (spec: string, env: Parameters<typeof targetByHand>[0], loadCpus: string | undefined): Promise<Measured> {
-  const inspect = await freePort()
-  const [target, own] = spec.split(':') as [string, string | undefined]
-  const { args, path, headers } = await targetByHand(env, target, own ?? route)
-  const sut: Child = spawnChild(target, process.execPath, [`--inspect=127.0.0.1:${inspect}`, ...args], { role: 'sut' })
+/** The inspector port of the target being profiled (targets are profiled one at a time). */
+let inspect = 0
+
+async function profileOne ({ url, headers, pid, loadCpus }: ByHandRun): Promise<Measured> {
+  const session = await inspector(inspect)
   try {
-    const url = (await waitForLine(sut, LISTENING, 30_000))[1]!.replace(/\/$/, '') + path
-    await wrk(url, warmupSeconds, headers, loadCpus)
-    const session = await inspector(inspect)
-    try {
-      await session.send('Profiler.enable')
-      await session.send('Profiler.setSamplingInterval', { interval })
-      await session.send('Profiler.start')
-      const before = cpuSeconds([sut.pid])
-      const requests = await wrk(url, seconds, headers, loadCpus)
-      const cpu = cpuSeconds([sut.pid]) - before
-      const { profile } = await session.send('Profiler.stop') as { profile: Profile }
-      return { requests, cpuUsPerReq: cpu * 1e6 / requests, selfUsPerReq: selfTimes(profile, requests) }
-    } finally {
-      session.close()
-    }
+    await session.send('Profiler.enable')
+    await session.send('Profiler.setSamplingInterval', { interval })
+    await session.send('Profiler.start')
+    const before = cpuSeconds([pid])
+    const requests = await wrk(url, seconds, headers, loadCpus)
+    const cpu = cpuSeconds([pid]) - before
+    const { profile } = await session.send('Profiler.stop') as { profile: Profile }
+    return { requests, cpuUsPerReq: cpu * 1e6 / requests, selfUsPerReq: selfTimes(profile, requests) }
   } finally {
-    await stopChild(sut)
+    session.close()
   }
 }
 
@@ -91,24 +78,18 @@ const sum = (m: Map<string, number>, pred: (site: string) => boolean): number =>
 const f1 = (x: number | undefined): string => (x ?? 0).toFixed(2).padStart(7)
 
 async function main (): Promise<void> {
-  if (which('wrk') === undefined) throw new Error('wrk is not on PATH (Debian: apt-get install -y wrk)')
-  const cpus = availableParallelism()
-  const split = cpus >= 2 && which('taskset') !== undefined ? cpuSplit(cpus) : undefined
-  setPinning(split)
-  installCleanup()
   const routes = targets.filter(t => t.startsWith('gateway')).map(t => t.split(':')[1] ?? route)
-  const h = await startHarness({ needRedis: routes.some(r => r !== '/pass'), needNginx: false, serviceModes: [] })
-  const results: Measured[] = []
-  try {
-    for (const t of targets) {
-      process.stderr.write(`profiling ${t} (${warmupSeconds} s warm-up, ${seconds} s profiled)\n`)
-      results.push(await profileOne(t, h.env, split?.rest))
-    }
-  } finally {
-    await h.close()
-  }
+  const { results, pinning } = await sideBySide({
+    targets,
+    route,
+    warmupSeconds,
+    seconds,
+    verb: 'profiled',
+    nodeArgs: async () => { inspect = await freePort(); return [`--inspect=127.0.0.1:${inspect}`] },
+    measure: profileOne
+  })
   const out: string[] = []
-  out.push(`${routes.length > 0 ? `gateway route ${[...new Set(routes)].join(', ')}; ` : ''}${split === undefined ? 'not pinned' : `target on CPU ${split.sut}, backend and wrk on CPU ${split.rest}`}; sampled every ${interval} µs; µs per request`)
+  out.push(`${routes.length > 0 ? `gateway route ${[...new Set(routes)].join(', ')}; ` : ''}${pinning}; sampled every ${interval} µs; µs per request`)
   out.push('')
   const cols = targets.map(t => t.padStart(Math.max(9, t.length + 1))).join('')
   out.push(cols)

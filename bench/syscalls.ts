@@ -18,17 +18,11 @@
  * (Debian: linux-perf, run as root).
  */
 import { spawn } from 'node:child_process'
-import { availableParallelism } from 'node:os'
 import { argValue } from './lib/child.js'
-import { wrk } from './lib/by-hand.js'
-import { cpuSplit } from './lib/options.js'
+import { sideBySide, wrk, type ByHandRun } from './lib/by-hand.js'
 import { parsePerfStat } from './lib/perf-stat.js'
 import { cpuTimes } from './lib/proc-stats.js'
-import { installCleanup, setPinning, spawnChild, stopChild, waitForLine, type Child } from './lib/procs.js'
-import { startHarness, which } from './lib/setup.js'
-import { targetByHand } from './lib/targets.js'
-
-const LISTENING = /listening on (https?:\/\/\S+)/
+import { which } from './lib/setup.js'
 
 const targets = (argValue('targets') ?? argValue('target') ?? 'gateway,undici,floor,fastify').split(',').map(s => s.trim()).filter(s => s !== '')
 const route = argValue('route') ?? '/pass'
@@ -59,47 +53,23 @@ async function counted<T> (pid: number, during: () => Promise<T>): Promise<{ res
   return { result, counts }
 }
 
-async function measureOne (spec: string, env: Parameters<typeof targetByHand>[0], loadCpus: string | undefined): Promise<Measured> {
-  const [target, own] = spec.split(':') as [string, string | undefined]
-  const { args, path, headers } = await targetByHand(env, target, own ?? route)
-  const sut: Child = spawnChild(target, process.execPath, args, { role: 'sut' })
-  try {
-    const url = (await waitForLine(sut, LISTENING, 30_000))[1]!.replace(/\/$/, '') + path
-    await wrk(url, warmupSeconds, headers, loadCpus)
-    const { result, counts } = await counted(sut.pid, async () => {
-      const before = cpuTimes(sut.pid)
-      const requests = await wrk(url, seconds, headers, loadCpus)
-      const after = cpuTimes(sut.pid)
-      return { requests, user: after.user - before.user, system: after.system - before.system }
-    })
-    return { requests: result.requests, userUs: result.user * 1e6 / result.requests, systemUs: result.system * 1e6 / result.requests, counts }
-  } finally {
-    await stopChild(sut)
-  }
+async function measureOne ({ url, headers, pid, loadCpus }: ByHandRun): Promise<Measured> {
+  const { result, counts } = await counted(pid, async () => {
+    const before = cpuTimes(pid)
+    const requests = await wrk(url, seconds, headers, loadCpus)
+    const after = cpuTimes(pid)
+    return { requests, user: after.user - before.user, system: after.system - before.system }
+  })
+  return { requests: result.requests, userUs: result.user * 1e6 / result.requests, systemUs: result.system * 1e6 / result.requests, counts }
 }
 
 async function main (): Promise<void> {
-  if (which('wrk') === undefined) throw new Error('wrk is not on PATH (Debian: apt-get install -y wrk)')
   if (tracing && which('perf') === undefined) throw new Error('perf is not on PATH (Debian: apt-get install -y linux-perf)')
-  const cpus = availableParallelism()
-  const split = cpus >= 2 && which('taskset') !== undefined ? cpuSplit(cpus) : undefined
-  setPinning(split)
-  installCleanup()
-  const routes = targets.filter(t => t.startsWith('gateway')).map(t => t.split(':')[1] ?? route)
-  const h = await startHarness({ needRedis: routes.some(r => r !== '/pass'), needNginx: false, serviceModes: [] })
-  const results: Measured[] = []
-  try {
-    for (const t of targets) {
-      process.stderr.write(`${t}: ${warmupSeconds} s warm-up, ${seconds} s counted\n`)
-      results.push(await measureOne(t, h.env, split?.rest))
-    }
-  } finally {
-    await h.close()
-  }
+  const { results, pinning } = await sideBySide({ targets, route, warmupSeconds, seconds, verb: 'counted', measure: measureOne })
   const f = (x: number, d = 2): string => x.toFixed(d).padStart(10)
   const cols = targets.map(t => t.padStart(Math.max(10, t.length + 1))).join('')
   const out: string[] = []
-  out.push(`${split === undefined ? 'not pinned' : `target on CPU ${split.sut}, backend and wrk on CPU ${split.rest}`}; per request${tracing ? ', counted by perf stat' : ', without perf'}`)
+  out.push(`${pinning}; per request${tracing ? ', counted by perf stat' : ', without perf'}`)
   out.push('')
   out.push(cols)
   const row = (label: string, values: number[], d = 2): void => { out.push(`${values.map(v => f(v, d)).join('')}  ${label}`) }
